@@ -1,0 +1,47 @@
+# banking-cdc: the two commands a newcomer needs are `make demo` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: help bootstrap stack-up stack-down stack-status stack-logs demo test test-unit lint constraints clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+bootstrap: ## install what is missing (Debian packages, .venv, provider package)
+	dev/bootstrap.sh
+
+stack-up: ## start PostgreSQL, Kafka, Kafka Connect + Debezium, S3Proxy (idempotent)
+	dev/stack up
+
+stack-down: ## stop exactly the processes stack-up started
+	dev/stack down
+
+stack-status: ## state and health of each service
+	dev/stack status
+
+stack-logs: ## last lines of every service log
+	dev/stack logs
+
+demo: ## stack up, run the cdc_stack_health DAG, print the status (full demo: later issue)
+	dev/demo.sh
+
+test: ## the whole test suite against the real services (starts/stops the stack as needed)
+	dev/test.sh
+
+test-unit: bootstrap ## unit tests only (no services)
+	$(PY) -m pytest tests/unit
+
+lint: ## ruff on everything, mypy on the provider package
+	dev/bootstrap.sh --lint
+	.venv-lint/bin/ruff check dags include tests dev
+	.venv-lint/bin/ruff format --check dags include tests dev
+	.venv-lint/bin/mypy --python-executable $(PY) include/banking_cdc
+
+constraints: ## re-freeze dev/constraints.txt from the current .venv
+	@{ echo "# Frozen transitive versions of the native venv (pip install -c). Regenerate: make constraints"; \
+	  $(VENV)/bin/pip freeze --exclude-editable | grep -v '^banking-cdc-provider'; } > dev/constraints.txt
+
+clean: ## stop the stack and delete its state (databases, topics, objects)
+	dev/stack clean

@@ -1,0 +1,35 @@
+"""Provider metadata read by Airflow's ProvidersManager (``apache_airflow_provider`` entry point)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from banking_cdc import __version__
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Return the provider description: package, version, connection types, hooks and operators."""
+    return {
+        "package-name": "banking-cdc-provider",
+        "name": "Banking CDC",
+        "description": "Change-data capture of banking data: Debezium, Kafka, object store, warehouse.",
+        "versions": [__version__],
+        "connection-types": [
+            {
+                "hook-class-name": "banking_cdc.hooks.kafka_connect.KafkaConnectHook",
+                "connection-type": "kafka_connect",
+            }
+        ],
+        "hooks": [
+            {
+                "integration-name": "Kafka Connect",
+                "python-modules": ["banking_cdc.hooks.kafka_connect"],
+            }
+        ],
+        "operators": [
+            {
+                "integration-name": "Banking CDC",
+                "python-modules": ["banking_cdc.operators.health"],
+            }
+        ],
+    }

@@ -1,0 +1,61 @@
+"""Test session setup: the native stack's Airflow environment, and fixtures that need real services.
+
+The environment comes from ``.state/airflow.env``, written by ``dev/stack up``. Integration tests
+never skip: a service that is down fails them with the name of the service.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+STATE = Path(os.environ.get("BCDC_STATE_DIR", ROOT / ".state"))
+ENV_FILE = STATE / "airflow.env"
+
+
+def _load_stack_env() -> None:
+    """Export the native stack's Airflow variables (before anything imports Airflow)."""
+    if not ENV_FILE.exists():
+        return
+    for line in ENV_FILE.read_text().splitlines():
+        if not line.startswith("export "):
+            continue
+        key, _, value = line[len("export ") :].partition("=")
+        os.environ[key] = shlex.split(value)[0] if value else ""
+
+
+_load_stack_env()
+os.environ.setdefault("AIRFLOW_HOME", str(STATE / "airflow"))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(ROOT / "dags"))
+os.environ.setdefault("AIRFLOW__COSMOS__ENABLE_TELEMETRY", "False")
+Path(os.environ["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[dict[str, str]]:
+    """The running native stack; fails (never skips) when a service is down."""
+    if not ENV_FILE.exists():
+        pytest.fail(f"the native stack was never started ({ENV_FILE} missing): run `make stack-up`")
+    result = subprocess.run([sys.executable, str(ROOT / "dev" / "stack.py"), "status"], capture_output=True, text=True)
+    if result.returncode != 0:
+        pytest.fail(f"a service of the native stack is down or unhealthy:\n{result.stdout}{result.stderr}")
+    yield {"status": result.stdout}
+
+
+@pytest.fixture(scope="session")
+def airflow_db(stack: dict[str, str]) -> Path:
+    """An initialised Airflow metadata database (SQLite under the state folder)."""
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "airflow"), "db", "migrate"], capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        pytest.fail(f"airflow db migrate failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+    return Path(os.environ["AIRFLOW_HOME"])
