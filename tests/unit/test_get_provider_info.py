@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from importlib.metadata import entry_points
+from pathlib import Path
 
 from banking_cdc import __version__
 from banking_cdc.get_provider_info import get_provider_info
@@ -32,3 +35,11 @@ def test_providers_manager_registers_the_kafka_connect_connection_type() -> None
     hook = manager.hooks["kafka_connect"]
     assert hook is not None
     assert hook.hook_class_name == "banking_cdc.hooks.kafka_connect.KafkaConnectHook"
+
+
+def test_airflow_providers_list_shows_the_provider() -> None:
+    airflow = Path(sys.executable).parent / "airflow"
+    result = subprocess.run([str(airflow), "providers", "list"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    (line,) = [row for row in result.stdout.splitlines() if row.startswith("banking-cdc-provider")]
+    assert line.split("|")[-1].strip() == __version__
