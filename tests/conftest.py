@@ -59,3 +59,20 @@ def airflow_db(stack: dict[str, str]) -> Path:
     if result.returncode != 0:
         pytest.fail(f"airflow db migrate failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
     return Path(os.environ["AIRFLOW_HOME"])
+
+
+@pytest.fixture(scope="session")
+def capture_ready(stack: dict[str, str]) -> dict[str, object]:
+    """Source schema, change topics and the Debezium connector in place (the operators are idempotent)."""
+    from banking_cdc.operators.capture import (
+        ApplySourceSchemaOperator,
+        EnsureDebeziumConnectorOperator,
+        EnsureKafkaTopicsOperator,
+    )
+
+    context: dict[str, object] = {}
+    return {
+        "schema": ApplySourceSchemaOperator(task_id="schema").execute(context),  # type: ignore[arg-type]
+        "topics": EnsureKafkaTopicsOperator(task_id="topics").execute(context),  # type: ignore[arg-type]
+        "connector": EnsureDebeziumConnectorOperator(task_id="connector").execute(context),  # type: ignore[arg-type]
+    }

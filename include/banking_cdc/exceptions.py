@@ -23,3 +23,11 @@ class KafkaConnectError(BankingCdcError):
 
 class ServiceUnhealthyError(BankingCdcError):
     """A pipeline service failed its health check."""
+
+
+class CaptureConfigError(BankingCdcError):
+    """The capture configuration (``capture.yaml``) is invalid; the message names the key."""
+
+
+class TopicMismatchError(BankingCdcError):
+    """An existing Kafka topic does not match its declared partition count."""

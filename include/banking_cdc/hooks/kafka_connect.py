@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from functools import cached_property
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 import requests
@@ -135,6 +136,97 @@ class KafkaConnectHook(BaseHook):
     def get_connector_status(self, name: str) -> dict[str, Any]:
         """Return the state of a connector and of its tasks (``GET /connectors/<name>/status``)."""
         return self._request("GET", f"/connectors/{quote(name, safe='')}/status")
+
+    def get_connector_config(self, name: str) -> dict[str, str] | None:
+        """Return a connector's configuration, or ``None`` if no connector has that name."""
+        try:
+            return self._request("GET", f"/connectors/{quote(name, safe='')}/config")
+        except KafkaConnectError as exc:
+            if exc.http_status == 404:
+                return None
+            raise
+
+    def create_or_update_connector(
+        self, name: str, config: dict[str, str]
+    ) -> Literal["created", "updated", "unchanged"]:
+        """
+        Make the connector ``name`` run with exactly ``config``; idempotent.
+
+        An identical configuration is left untouched (no write, so no task restart). Otherwise the
+        configuration is written with ``PUT /connectors/<name>/config``, which creates or updates.
+
+        :param name: Connector name.
+        :param config: Complete connector configuration (string values, as Connect stores them).
+        """
+        desired = {key: str(value) for key, value in config.items() if key != "name"}
+        current = self.get_connector_config(name)
+        if current is not None:
+            current = {key: value for key, value in current.items() if key != "name"}
+            if current == desired:
+                self.log.info("Connector %s already has the desired configuration", name)
+                return "unchanged"
+            changed = sorted(key for key in desired.keys() | current.keys() if desired.get(key) != current.get(key))
+            self.log.info("Updating connector %s; changed keys: %s", name, ", ".join(changed))
+        self._request("PUT", f"/connectors/{quote(name, safe='')}/config", json=desired)
+        outcome: Literal["created", "updated"] = "created" if current is None else "updated"
+        self.log.info("Connector %s %s", name, outcome)
+        return outcome
+
+    def restart_connector(self, name: str, *, include_tasks: bool = True, only_failed: bool = True) -> None:
+        """Restart a connector and (by default) only its failed tasks."""
+        params = {"includeTasks": str(include_tasks).lower(), "onlyFailed": str(only_failed).lower()}
+        self._request("POST", f"/connectors/{quote(name, safe='')}/restart", params=params)
+
+    def delete_connector(self, name: str) -> None:
+        """Delete a connector (its offsets stay in Connect's offset topic)."""
+        self._request("DELETE", f"/connectors/{quote(name, safe='')}")
+
+    @staticmethod
+    def failed_parts(status: dict[str, Any]) -> list[str]:
+        """Describe the FAILED parts of a connector status: the connector and/or its tasks."""
+        failed = []
+        connector = status.get("connector", {})
+        if connector.get("state") == "FAILED":
+            failed.append(f"connector: {str(connector.get('trace', '')).splitlines()[:1]}")
+        for task in status.get("tasks", []):
+            if task.get("state") == "FAILED":
+                failed.append(f"task {task.get('id')}: {str(task.get('trace', '')).splitlines()[:1]}")
+        return failed
+
+    def wait_for_connector_running(
+        self, name: str, *, expected_tasks: int = 1, timeout: float = 120.0, poll_interval: float = 2.0
+    ) -> dict[str, Any]:
+        """
+        Wait until the connector and ``expected_tasks`` tasks are RUNNING; return the final status.
+
+        :param name: Connector name.
+        :param expected_tasks: How many tasks must be RUNNING.
+        :param timeout: Seconds to wait before failing.
+        :param poll_interval: Seconds between status reads.
+        :raises KafkaConnectError: on a FAILED connector or task, naming it, or on timeout.
+        """
+        deadline = time.monotonic() + timeout
+        status: dict[str, Any] = {}
+        while True:
+            try:
+                status = self.get_connector_status(name)
+            except KafkaConnectError as exc:
+                if exc.http_status != 404:  # just created: status not yet published
+                    raise
+            failed = self.failed_parts(status) if status else []
+            if failed:
+                raise KafkaConnectError(f"connector {name} failed: {'; '.join(failed)}")
+            tasks = status.get("tasks", []) if status else []
+            if (
+                status
+                and status.get("connector", {}).get("state") == "RUNNING"
+                and len(tasks) >= expected_tasks
+                and all(task.get("state") == "RUNNING" for task in tasks)
+            ):
+                return status
+            if time.monotonic() >= deadline:
+                raise KafkaConnectError(f"connector {name} not RUNNING after {timeout:.0f}s; last status: {status}")
+            time.sleep(poll_interval)
 
     def test_connection(self) -> tuple[bool, str]:
         """Check that the worker answers and report its version and installed connector plugins."""

@@ -15,24 +15,36 @@ from banking_cdc.hooks.kafka_connect import KafkaConnectHook
 
 
 class ScriptedConnect:
-    """Answers GET requests from a path -> list of (status, body) script; records every request."""
+    """Answers requests from a "METHOD /path" -> [(status, body), ...] script; records every request.
+
+    A path scripted without a method answers GET. The last answer of a list repeats.
+    """
 
     def __init__(self) -> None:
         self.script: dict[str, list[tuple[int, Any]]] = {}
         self.requests: list[tuple[str, str, str | None]] = []
+        self.bodies: list[Any] = []
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                outer.requests.append(("GET", self.path, self.headers.get("Authorization")))
-                answers = outer.script.get(self.path) or [(404, {"error_code": 404, "message": "not scripted"})]
+            def _answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw_in = self.rfile.read(length) if length else b""
+                outer.requests.append((self.command, self.path, self.headers.get("Authorization")))
+                outer.bodies.append(json.loads(raw_in) if raw_in else None)
+                key = f"{self.command} {self.path}"
+                if key not in outer.script and self.command == "GET":
+                    key = self.path
+                answers = outer.script.get(key) or [(404, {"error_code": 404, "message": "not scripted"})]
                 status, body = answers.pop(0) if len(answers) > 1 else answers[0]
-                raw = json.dumps(body).encode()
+                raw = b"" if body is None else json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(raw)))
                 self.end_headers()
                 self.wfile.write(raw)
+
+            do_GET = do_PUT = do_POST = do_DELETE = _answer
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -153,3 +165,65 @@ def test_bad_connection_fields_are_named(monkeypatch: pytest.MonkeyPatch, spec: 
     monkeypatch.setenv("AIRFLOW_CONN_BAD_CONNECT", json.dumps(spec))
     with pytest.raises(KafkaConnectError, match=error):
         _ = KafkaConnectHook("bad_connect").base_url
+
+
+CONFIG = {"connector.class": "io.debezium.connector.postgresql.PostgresConnector", "tasks.max": "1"}
+
+
+def test_create_or_update_creates_a_missing_connector(connect: ScriptedConnect) -> None:
+    connect.script["PUT /connectors/cdc/config"] = [(201, {"name": "cdc", "config": CONFIG, "tasks": []})]
+    assert KafkaConnectHook("test_connect").create_or_update_connector("cdc", CONFIG) == "created"
+    assert [(m, p) for m, p, _ in connect.requests] == [
+        ("GET", "/connectors/cdc/config"),
+        ("PUT", "/connectors/cdc/config"),
+    ]
+    assert connect.bodies[-1] == CONFIG
+
+
+def test_create_or_update_leaves_an_identical_connector_untouched(connect: ScriptedConnect) -> None:
+    connect.script["/connectors/cdc/config"] = [(200, {**CONFIG, "name": "cdc"})]
+    assert KafkaConnectHook("test_connect").create_or_update_connector("cdc", CONFIG) == "unchanged"
+    assert [m for m, _, _ in connect.requests] == ["GET"]  # no write, so no task restart
+
+
+def test_create_or_update_writes_a_changed_connector(connect: ScriptedConnect) -> None:
+    connect.script["/connectors/cdc/config"] = [(200, {**CONFIG, "tasks.max": "2", "name": "cdc"})]
+    connect.script["PUT /connectors/cdc/config"] = [(200, {"name": "cdc", "config": CONFIG, "tasks": []})]
+    assert KafkaConnectHook("test_connect").create_or_update_connector("cdc", CONFIG) == "updated"
+    assert connect.requests[-1][0] == "PUT"
+
+
+def test_restart_asks_for_failed_tasks_only(connect: ScriptedConnect) -> None:
+    connect.script["POST /connectors/cdc/restart?includeTasks=true&onlyFailed=true"] = [(202, None)]
+    KafkaConnectHook("test_connect").restart_connector("cdc")
+    assert connect.requests[-1][:2] == ("POST", "/connectors/cdc/restart?includeTasks=true&onlyFailed=true")
+
+
+def test_wait_for_running_returns_once_connector_and_tasks_run(connect: ScriptedConnect) -> None:
+    connect.script["/connectors/cdc/status"] = [
+        (404, {"message": "not yet"}),
+        (200, {"connector": {"state": "RUNNING"}, "tasks": []}),
+        (200, {"connector": {"state": "RUNNING"}, "tasks": [{"id": 0, "state": "RUNNING"}]}),
+    ]
+    status = KafkaConnectHook("test_connect").wait_for_connector_running("cdc", timeout=10, poll_interval=0.01)
+    assert status["tasks"] == [{"id": 0, "state": "RUNNING"}]
+
+
+def test_wait_for_running_names_the_failed_task(connect: ScriptedConnect) -> None:
+    connect.script["/connectors/cdc/status"] = [
+        (
+            200,
+            {
+                "connector": {"state": "RUNNING"},
+                "tasks": [{"id": 0, "state": "FAILED", "trace": "PSQLException: x\n at"}],
+            },
+        )
+    ]
+    with pytest.raises(KafkaConnectError, match=r"connector cdc failed: task 0: \['PSQLException: x'\]"):
+        KafkaConnectHook("test_connect").wait_for_connector_running("cdc", timeout=5, poll_interval=0.01)
+
+
+def test_wait_for_running_times_out_with_last_status(connect: ScriptedConnect) -> None:
+    connect.script["/connectors/cdc/status"] = [(200, {"connector": {"state": "UNASSIGNED"}, "tasks": []})]
+    with pytest.raises(KafkaConnectError, match=r"not RUNNING after 0s.*UNASSIGNED"):
+        KafkaConnectHook("test_connect").wait_for_connector_running("cdc", timeout=0.2, poll_interval=0.05)

@@ -1,0 +1,214 @@
+"""Operators that set up change-data capture: source schema, Kafka topics, Debezium connector.
+
+Each one is idempotent: running it again against a set-up system changes nothing (no DDL effect,
+no topic change, no connector write, so no task restart), and reports what it found.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.sdk import BaseOperator, Context
+
+from banking_cdc.exceptions import TopicMismatchError
+from banking_cdc.utils.capture_config import CaptureConfig, redacted
+
+
+class _CaptureConfigMixin:
+    capture_config_path: str | None
+
+    def load_capture_config(self) -> CaptureConfig:
+        return CaptureConfig.load(self.capture_config_path)
+
+
+class ApplySourceSchemaOperator(_CaptureConfigMixin, BaseOperator):
+    """
+    Apply the source schema (tables, constraints, triggers, heartbeat and signal tables) and the publication.
+
+    :param postgres_conn_id: Airflow connection to the source database, as the owner of its tables.
+    :param capture_config_path: Capture configuration file; ``None`` uses the packaged ``capture.yaml``.
+    """
+
+    template_fields: Sequence[str] = ("postgres_conn_id", "capture_config_path")
+
+    def __init__(
+        self, *, postgres_conn_id: str = "postgres_source", capture_config_path: str | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.postgres_conn_id = postgres_conn_id
+        self.capture_config_path = capture_config_path
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+        from banking_cdc.utils.source_schema import apply_source_schema
+
+        capture = self.load_capture_config()
+        conn = PostgresHook(postgres_conn_id=self.postgres_conn_id).get_conn()
+        try:
+            apply_source_schema(conn, publication=capture.source.publication)
+            with conn.cursor() as cur:
+                cur.execute(
+                    "SELECT c.relname, c.relreplident FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE n.nspname = %s AND c.relname = ANY(%s)",
+                    (capture.source.schema, list(capture.source.tables)),
+                )
+                identity = dict(cur.fetchall())
+                cur.execute(
+                    "SELECT tablename FROM pg_publication_tables WHERE pubname = %s ORDER BY tablename",
+                    (capture.source.publication,),
+                )
+                published = [row[0] for row in cur.fetchall()]
+        finally:
+            conn.close()
+        not_full = sorted(table for table in capture.source.tables if identity.get(table) != "f")
+        if not_full:
+            raise RuntimeError(f"tables without REPLICA IDENTITY FULL after applying the schema: {not_full}")
+        self.log.info("Source schema applied; publication %s publishes %s", capture.source.publication, published)
+        return {
+            "tables": list(capture.source.tables),
+            "publication": capture.source.publication,
+            "published": published,
+        }
+
+
+class EnsureKafkaTopicsOperator(_CaptureConfigMixin, BaseOperator):
+    """
+    Create the change topics up front, with their partition counts and topic configuration.
+
+    A topic that already exists is checked, not changed: a different partition count fails the task
+    (changing it would move keys between partitions and break per-row ordering).
+
+    :param kafka_config_id: Airflow connection to Kafka (the Kafka provider's ``kafka`` type).
+    :param capture_config_path: Capture configuration file; ``None`` uses the packaged ``capture.yaml``.
+    :param timeout: Seconds to wait for the broker's answers.
+    """
+
+    template_fields: Sequence[str] = ("kafka_config_id", "capture_config_path")
+
+    def __init__(
+        self,
+        *,
+        kafka_config_id: str = "kafka_default",
+        capture_config_path: str | None = None,
+        timeout: float = 30.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.kafka_config_id = kafka_config_id
+        self.capture_config_path = capture_config_path
+        self.timeout = timeout
+
+    def execute(self, context: Context) -> dict[str, str]:
+        from airflow.providers.apache.kafka.hooks.client import KafkaAdminClientHook
+        from confluent_kafka.admin import NewTopic
+
+        capture = self.load_capture_config()
+        admin = KafkaAdminClientHook(kafka_config_id=self.kafka_config_id).get_conn
+        wanted = capture.topic_partitions()
+        existing = admin.list_topics(timeout=self.timeout).topics
+        outcome: dict[str, str] = {}
+        mismatched = []
+        for topic, partitions in wanted.items():
+            if topic in existing:
+                actual = len(existing[topic].partitions)
+                if actual != partitions:
+                    mismatched.append(f"{topic} has {actual} partitions, capture.yaml declares {partitions}")
+                outcome[topic] = "exists"
+        if mismatched:
+            raise TopicMismatchError("; ".join(mismatched))
+        to_create = [
+            NewTopic(
+                topic,
+                num_partitions=partitions,
+                replication_factor=capture.topics.replication_factor,
+                config=dict(capture.topics.config),
+            )
+            for topic, partitions in wanted.items()
+            if topic not in existing
+        ]
+        if to_create:
+            for topic, future in admin.create_topics(to_create, request_timeout=self.timeout).items():
+                future.result()
+                outcome[topic] = "created"
+                self.log.info("Created topic %s with %d partitions", topic, wanted[topic])
+        for topic, state in outcome.items():
+            if state == "exists":
+                self.log.info("Topic %s exists with %d partitions", topic, wanted[topic])
+        return outcome
+
+
+class EnsureDebeziumConnectorOperator(_CaptureConfigMixin, BaseOperator):
+    """
+    Create or update the Debezium connector from ``capture.yaml``, then wait until it runs.
+
+    The database details and password come from the source's Airflow connection, never from the
+    file. An unchanged configuration is not written again (no restart). Failed tasks are restarted
+    once before the operator gives up.
+
+    :param kafka_connect_conn_id: Airflow connection to the Kafka Connect worker.
+    :param postgres_conn_id: Airflow connection to the source database (replication user). Its
+        ``extra`` may hold ``connect_host`` / ``connect_port`` when Kafka Connect reaches the database
+        under another address than Airflow does.
+    :param capture_config_path: Capture configuration file; ``None`` uses the packaged ``capture.yaml``.
+    :param wait_timeout: Seconds to wait for the connector and its tasks to be RUNNING.
+    :param restart_failed: Restart failed tasks once before failing.
+    """
+
+    template_fields: Sequence[str] = ("kafka_connect_conn_id", "postgres_conn_id", "capture_config_path")
+
+    def __init__(
+        self,
+        *,
+        kafka_connect_conn_id: str = "kafka_connect_default",
+        postgres_conn_id: str = "postgres_source",
+        capture_config_path: str | None = None,
+        wait_timeout: float = 180.0,
+        restart_failed: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.kafka_connect_conn_id = kafka_connect_conn_id
+        self.postgres_conn_id = postgres_conn_id
+        self.capture_config_path = capture_config_path
+        self.wait_timeout = wait_timeout
+        self.restart_failed = restart_failed
+
+    def render_connector_config(self, capture: CaptureConfig) -> dict[str, str]:
+        """The full connector configuration, with the source connection merged in."""
+        from airflow.sdk import BaseHook
+
+        conn = BaseHook.get_connection(self.postgres_conn_id)
+        extra = conn.extra_dejson
+        return capture.connector_config(
+            host=str(extra.get("connect_host") or conn.host or ""),
+            port=int(extra.get("connect_port") or conn.port or 5432),
+            user=conn.login or "",
+            password=conn.password or "",
+            dbname=conn.schema or "",
+        )
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from banking_cdc.exceptions import KafkaConnectError
+        from banking_cdc.hooks.kafka_connect import KafkaConnectHook
+
+        capture = self.load_capture_config()
+        name = capture.connector.name
+        config = self.render_connector_config(capture)
+        self.log.info("Desired configuration of connector %s: %s", name, redacted(config))
+        hook = KafkaConnectHook(kafka_connect_conn_id=self.kafka_connect_conn_id)
+        outcome = hook.create_or_update_connector(name, config)
+        expected_tasks = int(config.get("tasks.max", "1"))
+        try:
+            status = hook.wait_for_connector_running(name, expected_tasks=expected_tasks, timeout=self.wait_timeout)
+        except KafkaConnectError as exc:
+            if not self.restart_failed or "failed" not in str(exc):
+                raise
+            self.log.warning("Connector %s is failing (%s); restarting its failed parts once", name, exc)
+            hook.restart_connector(name, include_tasks=True, only_failed=True)
+            status = hook.wait_for_connector_running(name, expected_tasks=expected_tasks, timeout=self.wait_timeout)
+            outcome = f"{outcome}, restarted"  # type: ignore[assignment]
+        tasks = {str(task["id"]): task["state"] for task in status.get("tasks", [])}
+        self.log.info("Connector %s %s; connector %s, tasks %s", name, outcome, status["connector"]["state"], tasks)
+        return {"connector": name, "outcome": outcome, "state": status["connector"]["state"], "tasks": tasks}

@@ -1,0 +1,179 @@
+"""Benchmark: Debezium's initial snapshot of the transactions table into Kafka, rows/s.
+
+Builds a scratch database with N transaction rows (``INSERT ... SELECT generate_series``), then
+creates a second Debezium connector on it (its own slot, publication and topic prefix, the rest of
+capture.yaml unchanged) and times the snapshot until every row is on the topic. The same-run
+baseline is a plain confluent-kafka producer writing N messages of the same average size to a
+topic with the same partitions: the ratio says how close the snapshot gets to the broker's ceiling
+on this machine. Needs the native stack (``dev/stack up``); cleans up after itself.
+
+    .venv/bin/python tests/benchmarks/debezium_snapshot.py --rows 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+STATE = Path(os.environ.get("BCDC_STATE_DIR", ROOT / ".state"))
+
+
+def load_env() -> None:
+    for line in (STATE / "airflow.env").read_text().splitlines():
+        if line.startswith("export "):
+            key, _, value = line[len("export ") :].partition("=")
+            os.environ[key] = value.strip("'")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--partitions", type=int, default=6)
+    parser.add_argument("--timeout", type=float, default=900)
+    args = parser.parse_args()
+    load_env()
+
+    import psycopg2
+    from confluent_kafka import Consumer, Producer, TopicPartition
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    from banking_cdc.hooks.kafka_connect import KafkaConnectHook
+    from banking_cdc.utils.capture_config import CaptureConfig
+    from banking_cdc.utils.source_schema import apply_source_schema
+
+    pg = json.loads(os.environ["AIRFLOW_CONN_POSTGRES_SOURCE"])
+    kafka = json.loads(os.environ["AIRFLOW_CONN_KAFKA_DEFAULT"])["extra"]
+    superuser = json.loads((STATE / "secrets.json").read_text())["pg_superuser_password"]
+    tag = uuid.uuid4().hex[:8]
+    dbname, prefix, name, slot = f"bench_{tag}", f"bench{tag}", f"bench-snapshot-{tag}", f"bench_slot_{tag}"
+    topic = f"{prefix}.public.transactions"
+    baseline_topic = f"bench-baseline-{tag}"
+    admin = AdminClient({"bootstrap.servers": kafka["bootstrap.servers"]})
+    connect = KafkaConnectHook()
+
+    root = psycopg2.connect(host=pg["host"], port=pg["port"], user="postgres", password=superuser, dbname="postgres")
+    root.autocommit = True
+    with root.cursor() as cur:
+        cur.execute(f"CREATE DATABASE {dbname} OWNER {pg['login']}")
+    try:
+        conn = psycopg2.connect(
+            host=pg["host"], port=pg["port"], user=pg["login"], password=pg["password"], dbname=dbname
+        )
+        apply_source_schema(conn, publication="bench_publication")
+        began = time.perf_counter()
+        with conn.cursor() as cur:
+            cur.execute(
+                "INSERT INTO customers (customer_ref, first_name, last_name, email, country_code) "
+                "SELECT gen_random_uuid(), 'F' || g, 'L' || g, 'c' || g || '@example.org', 'DE' "
+                "FROM generate_series(1, 1000) g"
+            )
+            cur.execute(
+                "INSERT INTO accounts (customer_id, iban, account_type, opened_at) "
+                "SELECT 1 + g % 1000, 'DE' || lpad(g::text, 20, '0'), 'checking', now() FROM generate_series(1, 2000) g"
+            )
+            cur.execute(
+                "INSERT INTO transactions (account_id, txn_type, direction, amount, status, booked_at, posted_at) "
+                "SELECT 1 + g %% 2000, 'deposit', 'credit', round((random() * 10000)::numeric, 2) + 0.01, 'posted', "
+                "now(), now() FROM generate_series(1, %s) g",
+                (args.rows,),
+            )
+        conn.commit()
+        conn.close()
+        print(f"source: {args.rows:,} transaction rows written in {time.perf_counter() - began:.1f}s", flush=True)
+
+        for new in (topic, baseline_topic):
+            admin.create_topics([NewTopic(new, num_partitions=args.partitions, replication_factor=1)])[new].result()
+
+        capture = CaptureConfig.load()
+        config = capture.connector_config(
+            host=pg["host"], port=pg["port"], user=pg["login"], password=pg["password"], dbname=dbname
+        )
+        config.update(
+            {
+                "topic.prefix": prefix,
+                "slot.name": slot,
+                "publication.name": "bench_publication",
+                "table.include.list": "public.transactions",
+            }
+        )
+        began = time.perf_counter()
+        connect.create_or_update_connector(name, config)
+        consumer = Consumer({"bootstrap.servers": kafka["bootstrap.servers"], "group.id": f"bench-{tag}"})
+
+        def on_topic(name_: str) -> int:
+            return sum(
+                consumer.get_watermark_offsets(TopicPartition(name_, p), timeout=10)[1] for p in range(args.partitions)
+            )
+
+        seen = 0
+        while seen < args.rows:
+            if time.perf_counter() - began > args.timeout:
+                raise SystemExit(f"snapshot incomplete after {args.timeout:.0f}s: {seen:,} of {args.rows:,}")
+            time.sleep(1)
+            seen = on_topic(topic)
+        snapshot_s = time.perf_counter() - began
+        snapshot_rate = args.rows / snapshot_s
+
+        # size of an average envelope, for the baseline messages
+        sample = Consumer({**{"bootstrap.servers": kafka["bootstrap.servers"]}, "group.id": f"bench-s-{tag}",
+                           "auto.offset.reset": "earliest"})  # fmt: skip
+        sample.subscribe([topic])
+        messages = [m for m in sample.consume(num_messages=200, timeout=10) if m.value()]
+        sample.close()
+        size = sum(len(m.value()) for m in messages) // max(len(messages), 1)
+        key_size = sum(len(m.key() or b"") for m in messages) // max(len(messages), 1)
+        producer = Producer({"bootstrap.servers": kafka["bootstrap.servers"], "linger.ms": 20, "acks": "all"})
+        payload, began = b"x" * size, time.perf_counter()
+        for i in range(args.rows):
+            while True:
+                try:
+                    producer.produce(baseline_topic, key=str(i).rjust(key_size).encode(), value=payload)
+                    break
+                except BufferError:
+                    producer.poll(0.05)
+            if i % 10_000 == 0:
+                producer.poll(0)
+        producer.flush(120)
+        baseline_s = time.perf_counter() - began
+        baseline_rate = args.rows / baseline_s
+        consumer.close()
+
+        print(f"debezium snapshot: {args.rows:,} rows in {snapshot_s:.1f}s = {snapshot_rate:,.0f} rows/s "
+              f"(avg envelope {size} B)")  # fmt: skip
+        print(f"baseline producer: {args.rows:,} msgs in {baseline_s:.1f}s = {baseline_rate:,.0f} msgs/s")
+        print(f"ratio snapshot / raw produce: {snapshot_rate / baseline_rate:.2f}")
+    finally:
+        try:
+            connect.delete_connector(name)
+        except Exception as exc:  # noqa: BLE001 - clean up as much as possible
+            print(f"cleanup: connector: {exc}", file=sys.stderr)
+        time.sleep(3)
+        with root.cursor() as cur:
+            for _ in range(20):
+                cur.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s", (slot,))
+                row = cur.fetchone()
+                if row is None:
+                    break
+                if not row[0]:
+                    cur.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+                    break
+                time.sleep(1)
+            cur.execute(f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)")
+        root.close()
+        existing = admin.list_topics(timeout=10).topics
+        doomed = [t for t in (topic, baseline_topic, f"{prefix}.public.debezium_signal") if t in existing]
+        doomed += [t for t in existing if t.startswith(f"__debezium-heartbeat.{prefix}")]
+        if doomed:
+            for future in admin.delete_topics(doomed).values():
+                future.result()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""capture.yaml: validation names the bad key; rendering merges the connection in, never the file's secrets."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from banking_cdc.exceptions import CaptureConfigError
+from banking_cdc.utils.capture_config import CaptureConfig, redacted
+
+PACKAGED = Path(__file__).resolve().parents[3] / "include" / "banking_cdc" / "config" / "capture.yaml"
+
+
+@pytest.fixture
+def raw() -> dict[str, Any]:
+    return yaml.safe_load(PACKAGED.read_text())
+
+
+def test_packaged_config_loads() -> None:
+    capture = CaptureConfig.load()
+    assert capture.source.tables == ("customers", "accounts", "transactions")
+    assert capture.topic("transactions") == "bank.public.transactions"
+    assert capture.topic_partitions() == {
+        "bank.public.customers": 3,
+        "bank.public.accounts": 3,
+        "bank.public.transactions": 6,
+    }
+
+
+def test_rendered_connector_config_takes_connection_and_derived_keys() -> None:
+    config = CaptureConfig.load().connector_config(
+        host="db.internal", port=6543, user="cdc", password="from-connection", dbname="banking"
+    )
+    assert config["database.hostname"] == "db.internal"
+    assert config["database.port"] == "6543"
+    assert config["database.password"] == "from-connection"
+    assert config["topic.prefix"] == "bank"
+    assert config["table.include.list"] == "public.customers,public.accounts,public.transactions"
+    assert config["publication.name"] == "bcdc_publication"
+    assert config["signal.data.collection"] == "public.debezium_signal"
+    assert config["decimal.handling.mode"] == "string"
+    assert config["plugin.name"] == "pgoutput"
+    assert config["tombstones.on.delete"] == "true"
+    assert all(isinstance(value, str) for value in config.values())
+    assert redacted(config)["database.password"] == "***"
+    assert redacted(config)["database.user"] == "cdc"
+
+
+def _set(data: dict[str, Any], dotted: list[str], value: Any) -> dict[str, Any]:
+    data = copy.deepcopy(data)
+    node = data
+    for key in dotted[:-1]:
+        node = node[key]
+    node[dotted[-1]] = value
+    return data
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        (
+            ["connector", "config", "decimal.handling.mode"],
+            "double",
+            "connector.config.decimal.handling.mode must be 'string'",
+        ),
+        (["connector", "config", "plugin.name"], "decoderbufs", "connector.config.plugin.name must be 'pgoutput'"),
+        (["connector", "config", "database.password"], "s3cret", "connector.config.database.password must not be set"),
+        (["connector", "config", "topic.prefix"], "x", "connector.config.topic.prefix must not be set"),
+        (
+            ["connector", "config", "tombstones.on.delete"],
+            "false",
+            "connector.config.tombstones.on.delete must be 'true'",
+        ),
+        (["topics", "partitions", "transactions"], 0, "topics.partitions.transactions must be an integer >= 1"),
+        (["topics", "replication_factor"], "three", "topics.replication_factor must be an integer >= 1"),
+        (["topics", "prefix"], "bank prod", "topics.prefix must be letters"),
+        (["source", "schema"], "Public;drop", "source.schema must be a lower-case SQL identifier"),
+        (["source", "colour"], "blue", "source: unknown key(s) colour"),
+    ],
+)
+def test_bad_values_are_rejected_naming_the_key(raw: dict[str, Any], path: list[str], value: Any, message: str) -> None:
+    with pytest.raises(CaptureConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        CaptureConfig.from_dict(_set(raw, path, value))
+
+
+def test_a_table_without_partitions_is_rejected(raw: dict[str, Any]) -> None:
+    del raw["topics"]["partitions"]["accounts"]
+    with pytest.raises(CaptureConfigError, match=r"topics\.partitions has no entry for table\(s\) accounts"):
+        CaptureConfig.from_dict(raw)
+
+
+def test_missing_required_connector_key_is_named(raw: dict[str, Any]) -> None:
+    del raw["connector"]["config"]["heartbeat.action.query"]
+    with pytest.raises(CaptureConfigError, match=r"connector\.config\.heartbeat\.action\.query is required"):
+        CaptureConfig.from_dict(raw)
+
+
+def test_unreadable_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(CaptureConfigError, match=r"cannot read capture config .*nope\.yaml"):
+        CaptureConfig.load(tmp_path / "nope.yaml")
+
+
+def test_connection_without_host_is_named() -> None:
+    with pytest.raises(CaptureConfigError, match="the source connection has no host"):
+        CaptureConfig.load().connector_config(host="", port=5432, user="u", password="p", dbname="d")
