@@ -753,6 +753,31 @@ def write_env_file() -> Path:
     return path
 
 
+def cmd_stop(args: argparse.Namespace) -> int:
+    """Stop one service (fault drills, maintenance); `up` or `start` brings it back."""
+    service = BY_NAME.get(args.service)
+    if service is None:
+        print(f"stack: unknown service {args.service!r}; choose from {', '.join(BY_NAME)}", file=sys.stderr)
+        return 2
+    log(f"{service.name}: {'stopped' if service.stop() else 'was not running'}")
+    return 0
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    """Start one stopped service and wait until it is healthy."""
+    service = BY_NAME.get(args.service)
+    if service is None:
+        print(f"stack: unknown service {args.service!r}; choose from {', '.join(BY_NAME)}", file=sys.stderr)
+        return 2
+    try:
+        pid = service.recorded_pid() or service.start()
+        log(f"{service.name}: healthy after {service.wait_healthy(pid):.1f}s (pid {pid})")
+    except StackError as exc:
+        print(f"stack: ERROR {exc}", file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
 def cmd_up(_: argparse.Namespace) -> int:
     STATE.mkdir(parents=True, exist_ok=True)
     began = time.monotonic()
@@ -870,6 +895,10 @@ def main(argv: list[str] | None = None) -> int:
     logs = sub.add_parser("logs", help="last lines of the service logs")
     logs.add_argument("service", nargs="?")
     logs.add_argument("-n", "--lines", type=int, default=40)
+    stop = sub.add_parser("stop", help="stop one service (fault drills)")
+    stop.add_argument("service")
+    start = sub.add_parser("start", help="start one service and wait until it is healthy")
+    start.add_argument("service")
     sub.add_parser("env", help="print the Airflow environment of the native stack")
     sub.add_parser("clean", help="down, then delete the state folder (all local data)")
     args = parser.parse_args(argv)
@@ -881,6 +910,8 @@ def main(argv: list[str] | None = None) -> int:
         "logs": cmd_logs,
         "env": cmd_env,
         "clean": cmd_clean,
+        "stop": cmd_stop,
+        "start": cmd_start,
     }[args.command]
     return handler(args)
 

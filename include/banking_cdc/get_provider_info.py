@@ -29,7 +29,23 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "Banking CDC",
-                "python-modules": ["banking_cdc.operators.health"],
+                "python-modules": [
+                    "banking_cdc.operators.health",
+                    "banking_cdc.operators.capture",
+                ],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": "Banking CDC",
+                "python-modules": ["banking_cdc.triggers.kafka"],
+            }
+        ],
+        "transfers": [
+            {
+                "source-integration-name": "Banking CDC",
+                "target-integration-name": "Banking CDC",
+                "python-module": "banking_cdc.transfers.kafka_to_s3",
             }
         ],
     }

@@ -1,0 +1,43 @@
+"""Stage Debezium change events from Kafka to Parquet files in the landing zone, continuously.
+
+One mapped task per captured topic (topics from include/banking_cdc/config/capture.yaml). Each task
+defers in the triggerer until its topic has a backlog (min_messages, or max_age_seconds old), stages
+it to s3://<landing_bucket>/raw/<topic>/partition=<p>/<first>-<last>.parquet, commits the offsets
+only after the files are written, and emits a `bcdc_landing` Asset event listing the new files.
+`@continuous` with max_active_runs=1: a new run starts when the last one ends, never two at once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import DAG
+
+from banking_cdc.assets import LANDING
+from banking_cdc.transfers.kafka_to_s3 import KafkaToS3Operator
+from banking_cdc.utils.capture_config import CaptureConfig
+
+CAPTURE = CaptureConfig.load()  # packaged file, no network: safe at parse time
+
+with DAG(
+    dag_id="cdc_stage",
+    description="Kafka change topics -> Parquet landing files (deferrable, exactly-once in effect)",
+    schedule="@continuous",
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    tags=["banking-cdc", "stage"],
+    default_args={"owner": "banking-cdc", "retries": 3, "retry_delay": timedelta(seconds=20)},
+    doc_md=__doc__,
+) as dag:
+    KafkaToS3Operator.partial(
+        task_id="stage_topic",
+        group_id="bcdc-stage",
+        bucket_name="{{ var.value.get('landing_bucket', 'banking-landing') }}",
+        kafka_config_id="kafka_default",
+        aws_conn_id="aws_default",
+        min_messages=5_000,
+        max_age_seconds=15,
+        max_active_tis_per_dag=len(CAPTURE.source.tables),
+        outlets=[LANDING],
+    ).expand(topics=[[CAPTURE.topic(table)] for table in CAPTURE.source.tables])

@@ -1,0 +1,62 @@
+"""cdc_stage under `airflow dags test`: defers, fires, and lands each captured topic's backlog."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+pytestmark = pytest.mark.integration
+
+TOPICS = ("bank.public.customers", "bank.public.accounts", "bank.public.transactions")
+
+
+def _landed_keys() -> set[str]:
+    s3 = S3Hook(aws_conn_id="aws_default")
+    return {key for topic in TOPICS for key in s3.list_keys(bucket_name="banking-landing", prefix=f"raw/{topic}/")}
+
+
+def test_cdc_stage_lands_a_backlog_of_every_captured_topic(airflow_db: Path, capture_ready: dict[str, object]) -> None:
+    # a fresh change on every table, so that every mapped task has a backlog to wait for
+    conn = PostgresHook(postgres_conn_id="postgres_source").get_conn()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "INSERT INTO customers (customer_ref, first_name, last_name, email, country_code) "
+                "VALUES (%s, 'Stage', 'Test', 'stage@example.org', 'BE') RETURNING customer_id",
+                (str(uuid.uuid4()),),
+            )
+            (customer_id,) = cur.fetchone()
+            cur.execute(
+                "INSERT INTO accounts (customer_id, iban, account_type, opened_at) "
+                "VALUES (%s, %s, 'savings', now()) RETURNING account_id",
+                (customer_id, f"BE{uuid.uuid4().int % 10**14:014d}"),
+            )
+            (account_id,) = cur.fetchone()
+            cur.execute(
+                "INSERT INTO transactions (account_id, txn_type, direction, amount, booked_at) "
+                "VALUES (%s, 'deposit', 'credit', 12.34, now())",
+                (account_id,),
+            )
+        conn.commit()
+    finally:
+        conn.close()
+    before = _landed_keys()
+
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "airflow"), "dags", "test", "cdc_stage"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    assert re.search(r"DagRun Finished: dag_id=cdc_stage.*state=success", output), output[-4000:]
+    assert output.count("): staging") + output.count("staging now") == len(TOPICS)
+    new = _landed_keys() - before
+    for topic in TOPICS:
+        assert any(key.startswith(f"raw/{topic}/partition=") for key in new), f"nothing landed for {topic}"
