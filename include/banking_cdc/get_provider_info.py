@@ -32,6 +32,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "banking_cdc.operators.health",
                     "banking_cdc.operators.capture",
+                    "banking_cdc.operators.generator",
                 ],
             }
         ],
