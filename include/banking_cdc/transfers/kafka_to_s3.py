@@ -12,6 +12,7 @@ At-least-once delivery made exactly-once in effect by deterministic output:
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -174,6 +175,10 @@ class KafkaToS3Operator(BaseOperator):
         consumer = self._consumer()
         files: list[dict[str, Any]] = []
         began = time.monotonic()
+        # Batches create hundreds of thousands of short-lived objects without reference cycles; the cyclic
+        # collector would rescan them over and over (a third of the run time). Reference counting frees them.
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
         try:
             # the group's committed offsets now are authoritative (the snapshot may be older)
             current = backlog_offsets(consumer, self.topics, timeout=30)
@@ -185,6 +190,8 @@ class KafkaToS3Operator(BaseOperator):
                         files.extend(self._stage_partition(consumer, s3, topic, partition, start, high))
         finally:
             consumer.close()
+            if gc_was_enabled:
+                gc.enable()
         manifest = self._manifest(files, time.monotonic() - began)
         self._emit_asset_events(context, manifest)
         return manifest
