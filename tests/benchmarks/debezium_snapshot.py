@@ -36,6 +36,8 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--partitions", type=int, default=6)
     parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a connector setting (tuning experiments)")  # fmt: skip
     args = parser.parse_args()
     load_env()
 
@@ -102,6 +104,9 @@ def main() -> int:
                 "table.include.list": "public.transactions",
             }
         )
+        config.update(dict(item.split("=", 1) for item in args.set))
+        if args.set:
+            print(f"overrides: {', '.join(args.set)}")
         began = time.perf_counter()
         connect.create_or_update_connector(name, config)
         consumer = Consumer({"bootstrap.servers": kafka["bootstrap.servers"], "group.id": f"bench-{tag}"})
