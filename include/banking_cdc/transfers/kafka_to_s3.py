@@ -349,7 +349,7 @@ class KafkaToS3Operator(BaseOperator):
     def _emit_asset_events(self, context: Context, manifest: dict[str, Any]) -> None:
         """Attach the list of landed files to this task's Asset events (the load DAG reads it)."""
         outlet_events = context.get("outlet_events") if hasattr(context, "get") else None
-        if not outlet_events or not self.outlets:
+        if outlet_events is None or not self.outlets:  # an empty accessor mapping is falsy: test for None
             return
         extra = {
             "bucket": manifest["bucket"],
