@@ -11,6 +11,7 @@ export PATH="$ROOT/.venv/bin:$PATH"
 echo "demo: initialising the Airflow metadata database ($AIRFLOW_HOME)"
 airflow db migrate >"$ROOT/.state/logs/airflow-db-migrate.log" 2>&1 \
   || { echo "demo: airflow db migrate failed, see .state/logs/airflow-db-migrate.log" >&2; exit 1; }
+airflow pools set duckdb_writer 1 "DuckDB allows one writer" >/dev/null
 echo "demo: running DAG cdc_stack_health"
 log="$ROOT/.state/logs/demo-cdc_stack_health.log"
 if airflow dags test cdc_stack_health >"$log" 2>&1 && grep -q "state=success" "$log"; then

@@ -724,6 +724,7 @@ def airflow_connections() -> dict[str, dict[str, object]]:
                 "config_kwargs": {"s3": {"addressing_style": "path"}},
             },
         },
+        "duckdb_default": {"conn_type": "duckdb", "host": str(STATE / "warehouse" / "banking.duckdb")},
         "smtp_default": {
             "conn_type": "smtp",
             "host": HOST,

@@ -58,6 +58,10 @@ def airflow_db(stack: dict[str, str]) -> Path:
     )
     if result.returncode != 0:
         pytest.fail(f"airflow db migrate failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+    # the pools of airflow_settings.yaml (a scheduler needs them; `dags test` ignores pools)
+    airflow = str(Path(sys.executable).parent / "airflow")
+    pool = ["pools", "set", "duckdb_writer", "1", "DuckDB allows one writer"]
+    subprocess.run([airflow, *pool], capture_output=True, check=True)
     return Path(os.environ["AIRFLOW_HOME"])
 
 

@@ -18,13 +18,21 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "hook-class-name": "banking_cdc.hooks.kafka_connect.KafkaConnectHook",
                 "connection-type": "kafka_connect",
-            }
+            },
+            {
+                "hook-class-name": "banking_cdc.hooks.duckdb.DuckDBHook",
+                "connection-type": "duckdb",
+            },
         ],
         "hooks": [
             {
                 "integration-name": "Kafka Connect",
                 "python-modules": ["banking_cdc.hooks.kafka_connect"],
-            }
+            },
+            {
+                "integration-name": "Banking CDC",
+                "python-modules": ["banking_cdc.hooks.duckdb"],
+            },
         ],
         "operators": [
             {
@@ -47,6 +55,11 @@ def get_provider_info() -> dict[str, Any]:
                 "source-integration-name": "Banking CDC",
                 "target-integration-name": "Banking CDC",
                 "python-module": "banking_cdc.transfers.kafka_to_s3",
-            }
+            },
+            {
+                "source-integration-name": "Banking CDC",
+                "target-integration-name": "Banking CDC",
+                "python-module": "banking_cdc.transfers.s3_to_duckdb",
+            },
         ],
     }

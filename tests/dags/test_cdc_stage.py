@@ -7,12 +7,12 @@ import re
 import sqlite3
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+from tests.source_changes import change_every_table
 
 pytestmark = pytest.mark.integration
 
@@ -33,30 +33,7 @@ def _asset_event_files(database: Path) -> set[str]:
 
 
 def test_cdc_stage_lands_a_backlog_of_every_captured_topic(airflow_db: Path, capture_ready: dict[str, object]) -> None:
-    # a fresh change on every table, so that every mapped task has a backlog to wait for
-    conn = PostgresHook(postgres_conn_id="postgres_source").get_conn()
-    try:
-        with conn.cursor() as cur:
-            cur.execute(
-                "INSERT INTO customers (customer_ref, first_name, last_name, email, country_code) "
-                "VALUES (%s, 'Stage', 'Test', 'stage@example.org', 'BE') RETURNING customer_id",
-                (str(uuid.uuid4()),),
-            )
-            (customer_id,) = cur.fetchone()
-            cur.execute(
-                "INSERT INTO accounts (customer_id, iban, account_type, opened_at) "
-                "VALUES (%s, %s, 'savings', now()) RETURNING account_id",
-                (customer_id, f"BE{uuid.uuid4().int % 10**14:014d}"),
-            )
-            (account_id,) = cur.fetchone()
-            cur.execute(
-                "INSERT INTO transactions (account_id, txn_type, direction, amount, booked_at) "
-                "VALUES (%s, 'deposit', 'credit', 12.34, now())",
-                (account_id,),
-            )
-        conn.commit()
-    finally:
-        conn.close()
+    change_every_table()  # so that every mapped task has a backlog to wait for
     before = _landed_keys()
 
     result = subprocess.run(

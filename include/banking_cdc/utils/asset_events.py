@@ -1,0 +1,24 @@
+"""Reading the file lists that the pipeline's Asset events carry in their extra."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def landed_files(triggering_asset_events: Any, asset: Any) -> list[str]:
+    """
+    Return the landing keys listed by the triggering events of ``asset`` (in event order, without repeats).
+
+    :param triggering_asset_events: The ``triggering_asset_events`` of the task's context (may be ``None``
+        for a manual run, which then relies on the loader's sweep).
+    :param asset: The landing Asset whose events to read.
+    """
+    if not triggering_asset_events:
+        return []
+    files: list[str] = []
+    for key, events in triggering_asset_events.items():
+        if getattr(key, "name", key) != asset.name and key != asset:
+            continue
+        for event in events:
+            files.extend((getattr(event, "extra", None) or {}).get("files", []))
+    return list(dict.fromkeys(files))

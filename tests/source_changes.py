@@ -1,0 +1,35 @@
+"""Test helper: one fresh change on every captured table of the source database."""
+
+from __future__ import annotations
+
+import uuid
+
+from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+
+def change_every_table() -> int:
+    """Insert a customer, an account and a deposit (one change event per topic); return the customer id."""
+    conn = PostgresHook(postgres_conn_id="postgres_source").get_conn()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "INSERT INTO customers (customer_ref, first_name, last_name, email, country_code) "
+                "VALUES (%s, 'Pipe', 'Line', 'pipe@example.org', 'BE') RETURNING customer_id",
+                (str(uuid.uuid4()),),
+            )
+            (customer_id,) = cur.fetchone()
+            cur.execute(
+                "INSERT INTO accounts (customer_id, iban, account_type, opened_at) "
+                "VALUES (%s, %s, 'savings', now()) RETURNING account_id",
+                (customer_id, f"BE{uuid.uuid4().int % 10**14:014d}"),
+            )
+            (account_id,) = cur.fetchone()
+            cur.execute(
+                "INSERT INTO transactions (account_id, txn_type, direction, amount, booked_at) "
+                "VALUES (%s, 'deposit', 'credit', 12.34, now())",
+                (account_id,),
+            )
+        conn.commit()
+    finally:
+        conn.close()
+    return int(customer_id)
