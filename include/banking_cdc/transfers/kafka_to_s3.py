@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from airflow.sdk import BaseOperator, Context
 
 from banking_cdc.exceptions import BankingCdcError
 from banking_cdc.triggers.kafka import KafkaBacklogTrigger, backlog_offsets, pending_messages
 from banking_cdc.utils.landing import BatchBuilder, last_offset_of_key, object_key, range_prefix
+
+T = TypeVar("T")
 
 
 class KafkaStageError(BankingCdcError):
@@ -127,12 +129,43 @@ class KafkaToS3Operator(BaseOperator):
         )
         return hook._get_client(config)
 
+    #: Kafka errors worth retrying in place (a broker restarting, a group coordinator moving or loading)
+    retry_window_seconds: float = 60.0
+
+    def _with_kafka_retries(self, call: Callable[[], T], what: str) -> T:
+        """Run ``call``, retrying retriable Kafka errors with back-off for up to ``retry_window_seconds``."""
+        from confluent_kafka import KafkaError, KafkaException
+
+        transient = {
+            KafkaError.NOT_COORDINATOR,
+            KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+            KafkaError.COORDINATOR_NOT_AVAILABLE,
+            KafkaError._TRANSPORT,
+            KafkaError._TIMED_OUT,
+            KafkaError._ALL_BROKERS_DOWN,
+            KafkaError.REQUEST_TIMED_OUT,
+        }
+        deadline, delay = time.monotonic() + self.retry_window_seconds, 0.5
+        while True:
+            try:
+                return call()
+            except KafkaException as exc:
+                error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+                retriable = error is not None and (error.retriable() or error.code() in transient)
+                if not retriable or time.monotonic() + delay > deadline:
+                    raise
+                self.log.warning("Kafka %s failed (%s); retrying in %.1fs", what, error, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 8.0)
+
     # ------------------------------------------------------------------ deferral
 
     def execute(self, context: Context) -> dict[str, Any]:
         consumer = self._consumer()
         try:
-            offsets = backlog_offsets(consumer, self.topics, timeout=30)
+            offsets = self._with_kafka_retries(
+                lambda: backlog_offsets(consumer, self.topics, timeout=30), "read offsets"
+            )
         finally:
             consumer.close()
         pending = pending_messages(offsets)
@@ -181,7 +214,9 @@ class KafkaToS3Operator(BaseOperator):
         gc.disable()
         try:
             # the group's committed offsets now are authoritative (the snapshot may be older)
-            current = backlog_offsets(consumer, self.topics, timeout=30)
+            current = self._with_kafka_retries(
+                lambda: backlog_offsets(consumer, self.topics, timeout=30), "read offsets"
+            )
             for topic in sorted(offsets):
                 for partition in sorted(offsets[topic]):
                     high = offsets[topic][partition][1]
@@ -316,9 +351,8 @@ class KafkaToS3Operator(BaseOperator):
                 entry["quarantine_key"], ", ".join(f"{k}: {v}" for k, v in sorted(batch.reasons.items())),
             )  # fmt: skip
         # only now, with the objects durable, move the group past the batch
-        consumer.commit(
-            offsets=[TopicPartition(batch.topic, batch.partition, batch.last_offset + 1)], asynchronous=False
-        )
+        position = [TopicPartition(batch.topic, batch.partition, batch.last_offset + 1)]
+        self._with_kafka_retries(lambda: consumer.commit(offsets=position, asynchronous=False), "commit offsets")
         self.log.info(
             "%s[%d] offsets %d..%d: %d rows (%d tombstones) -> s3://%s/%s; committed %d",
             batch.topic, batch.partition, batch.first_offset, batch.last_offset, batch.landed, batch.tombstones,

@@ -81,3 +81,36 @@ def test_ready_event_stages_up_to_its_snapshot() -> None:
 def test_bad_bounds_are_named(name: str) -> None:
     with pytest.raises(ValueError, match=f"{name} must be an integer >= 1, got 0"):
         make(**{name: 0})
+
+
+def test_transient_kafka_errors_are_retried_then_succeed() -> None:
+    from confluent_kafka import KafkaError, KafkaException
+
+    op = make()
+    op.retry_window_seconds = 5
+    answers: list[Any] = [KafkaException(KafkaError(KafkaError.NOT_COORDINATOR)), {"ok": 1}]
+
+    def call() -> Any:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    with mock.patch(f"{MODULE}.time.sleep") as sleep:
+        assert op._with_kafka_retries(call, "read offsets") == {"ok": 1}
+    sleep.assert_called_once()
+
+
+def test_a_permanent_kafka_error_is_not_retried() -> None:
+    from confluent_kafka import KafkaError, KafkaException
+
+    op = make()
+    calls = []
+
+    def call() -> Any:
+        calls.append(1)
+        raise KafkaException(KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED))
+
+    with pytest.raises(KafkaException):
+        op._with_kafka_retries(call, "read offsets")
+    assert len(calls) == 1
