@@ -37,8 +37,8 @@ def main() -> int:
 
     import duckdb
     import pyarrow.parquet as pq
-
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
     from banking_cdc.transfers.s3_to_duckdb import S3ToDuckDBBronzeOperator
     from banking_cdc.utils.landing import BatchBuilder, object_key
     from banking_cdc.utils.object_store import iter_keys
