@@ -1,10 +1,10 @@
 """Load landing files into warehouse bronze as soon as they land (scheduled on the landing Asset).
 
 Loads exactly the files named by the triggering `bcdc_landing` Asset events, plus any landing file the
-load ledger does not hold yet (a paginated listing: nothing is missed if an event was). Each file is
-loaded with its ledger row in one transaction; files already loaded are skipped; a file that fails is
-named in the error after the others are loaded. DuckDB allows one writer: the task runs in the
-one-slot pool `duckdb_writer`. Emits the `bcdc_bronze` Asset for the dbt DAG.
+load ledger does not hold yet (a paginated listing: nothing is missed if an event was). Files already
+loaded are skipped; a file that fails is named in the error. The warehouse is chosen at run time by the
+Airflow Variable `warehouse_backend` (`duckdb` by default, or `snowflake`): the DAG never changes.
+DuckDB allows one writer, so its load runs in the one-slot pool `duckdb_writer`. Emits `bcdc_bronze`.
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ from airflow.sdk import DAG, task
 
 from banking_cdc.assets import BRONZE, LANDING
 from banking_cdc.transfers.s3_to_duckdb import S3ToDuckDBBronzeOperator
+from banking_cdc.transfers.s3_to_snowflake import S3ToSnowflakeBronzeOperator
+
+BUCKET = "{{ var.value.get('landing_bucket', 'banking-landing') }}"
 
 with DAG(
     dag_id="cdc_load_bronze",
@@ -36,12 +39,29 @@ with DAG(
 
         return landed_files(triggering_asset_events, LANDING)
 
-    S3ToDuckDBBronzeOperator(
+    @task.branch
+    def choose_warehouse() -> str:
+        """Follow the `warehouse_backend` Variable (read at run time, never at parse time)."""
+        from banking_cdc.utils.warehouse import warehouse_backend
+
+        return f"load_{warehouse_backend()}"
+
+    files = files_from_events()
+    load_duckdb = S3ToDuckDBBronzeOperator(
         task_id="load_duckdb",
-        file_keys=files_from_events(),
-        bucket_name="{{ var.value.get('landing_bucket', 'banking-landing') }}",
+        file_keys=files,
+        bucket_name=BUCKET,
         aws_conn_id="aws_default",
         duckdb_conn_id="duckdb_default",
         pool="duckdb_writer",
         outlets=[BRONZE],
     )
+    load_snowflake = S3ToSnowflakeBronzeOperator(
+        task_id="load_snowflake",
+        file_keys=files,
+        bucket_name=BUCKET,
+        snowflake_conn_id="snowflake_default",
+        aws_conn_id="aws_default",
+        outlets=[BRONZE],
+    )
+    files >> choose_warehouse() >> [load_duckdb, load_snowflake]

@@ -33,3 +33,29 @@ def change_every_table() -> int:
     finally:
         conn.close()
     return int(customer_id)
+
+
+def wait_for_backlog(topics: list[str], group: str, timeout: float = 90.0) -> None:
+    """Wait until every topic has events the consumer group has not committed (Debezium streams asynchronously)."""
+    import json
+    import os
+    import time
+
+    from confluent_kafka import Consumer
+
+    from banking_cdc.triggers.kafka import backlog_offsets
+
+    extra = json.loads(os.environ["AIRFLOW_CONN_KAFKA_DEFAULT"])["extra"]
+    consumer = Consumer({"bootstrap.servers": extra["bootstrap.servers"], "group.id": group})
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            offsets = backlog_offsets(consumer, topics, timeout=10)
+            waiting = [t for t in topics if sum(high - start for start, high in offsets[t].values()) == 0]
+            if not waiting:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no change event reached {waiting} within {timeout:.0f}s")
+            time.sleep(0.5)
+    finally:
+        consumer.close()

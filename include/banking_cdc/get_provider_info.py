@@ -61,5 +61,10 @@ def get_provider_info() -> dict[str, Any]:
                 "target-integration-name": "Banking CDC",
                 "python-module": "banking_cdc.transfers.s3_to_duckdb",
             },
+            {
+                "source-integration-name": "Banking CDC",
+                "target-integration-name": "Banking CDC",
+                "python-module": "banking_cdc.transfers.s3_to_snowflake",
+            },
         ],
     }

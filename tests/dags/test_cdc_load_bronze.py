@@ -15,7 +15,7 @@ from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
 from banking_cdc.transfers.kafka_to_s3 import KafkaToS3Operator
 from banking_cdc.utils.object_store import iter_keys
-from tests.source_changes import change_every_table
+from tests.source_changes import change_every_table, wait_for_backlog
 
 pytestmark = pytest.mark.integration
 
@@ -35,6 +35,7 @@ def _run() -> str:
 
 def test_every_landed_row_is_in_bronze_exactly_once(airflow_db: Path, capture_ready: dict[str, object]) -> None:
     change_every_table()
+    wait_for_backlog([f"bank.public.{table}" for table in TABLES], "bcdc-stage")
     # land what the captured topics hold now (the stage DAG's group), so there is something to load
     for table in TABLES:
         KafkaToS3Operator(

@@ -1,0 +1,57 @@
+"""Warehouse selection: the Airflow Variable ``warehouse_backend``, read at run time only."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from unittest import mock
+
+import pytest
+
+from banking_cdc.utils.warehouse import WarehouseConfigError, warehouse_backend
+
+
+@pytest.fixture(autouse=True)
+def _no_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AIRFLOW_VAR_WAREHOUSE_BACKEND", raising=False)
+
+
+def test_duckdb_when_nothing_is_configured() -> None:
+    with mock.patch("airflow.sdk.Variable.get", side_effect=lambda key, default: default) as get:
+        assert warehouse_backend() == "duckdb"
+    get.assert_called_once_with("warehouse_backend", default="duckdb")
+
+
+@pytest.mark.parametrize(("value", "expected"), [("snowflake", "snowflake"), (" Snowflake\n", "snowflake"),
+                                                 ("DUCKDB", "duckdb")])  # fmt: skip
+def test_the_variable_chooses(monkeypatch: pytest.MonkeyPatch, value: str, expected: str) -> None:
+    monkeypatch.setenv("AIRFLOW_VAR_WAREHOUSE_BACKEND", value)
+    assert warehouse_backend() == expected
+
+
+def test_a_bad_variable_value_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW_VAR_WAREHOUSE_BACKEND", "bigquery")
+    with pytest.raises(WarehouseConfigError, match="Airflow Variable 'warehouse_backend' must be one of duckdb, "
+                                                   "snowflake, got 'bigquery'"):  # fmt: skip
+        warehouse_backend()
+
+
+def test_an_explicit_choice_skips_the_variable() -> None:
+    with mock.patch("airflow.sdk.Variable.get") as get:
+        assert warehouse_backend("snowflake") == "snowflake"
+        assert warehouse_backend("DuckDB") == "duckdb"
+        with pytest.raises(WarehouseConfigError, match="argument explicit must be one of"):
+            warehouse_backend("postgres")
+    get.assert_not_called()
+
+
+def test_nothing_is_read_at_import_time() -> None:
+    # a fresh interpreter: importing the module (as a DAG file would) must not touch the Variable
+    code = (
+        "from unittest import mock\n"
+        "with mock.patch('airflow.sdk.Variable.get', side_effect=AssertionError('read at import')) as get:\n"
+        "    import banking_cdc.utils.warehouse\n"
+        "assert not get.called\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
