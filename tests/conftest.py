@@ -7,7 +7,6 @@ never skip: a service that is down fails them with the name of the service.
 from __future__ import annotations
 
 import os
-import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,23 +14,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-STATE = Path(os.environ.get("BCDC_STATE_DIR", ROOT / ".state"))
-ENV_FILE = STATE / "airflow.env"
+from tests.stack_env import ENV_FILE, ROOT, STATE, load_stack_env
 
-
-def _load_stack_env() -> None:
-    """Export the native stack's Airflow variables (before anything imports Airflow)."""
-    if not ENV_FILE.exists():
-        return
-    for line in ENV_FILE.read_text().splitlines():
-        if not line.startswith("export "):
-            continue
-        key, _, value = line[len("export ") :].partition("=")
-        os.environ[key] = shlex.split(value)[0] if value else ""
-
-
-_load_stack_env()
+load_stack_env(ENV_FILE)
 os.environ.setdefault("AIRFLOW_HOME", str(STATE / "airflow"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(ROOT / "dags"))

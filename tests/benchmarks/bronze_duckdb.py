@@ -22,8 +22,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "benchmarks"))
+sys.path.insert(0, str(ROOT))
 
-from stage_throughput import envelope, load_env  # noqa: E402
+from stage_throughput import envelope  # noqa: E402
+
+from tests.stack_env import load_stack_env  # noqa: E402
 
 TOPIC = "bank.public.transactions"
 
@@ -33,7 +36,7 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=5_000_000)
     parser.add_argument("--rows-per-file", type=int, default=100_000)
     args = parser.parse_args()
-    load_env()
+    load_stack_env()
 
     import duckdb
     import pyarrow.parquet as pq

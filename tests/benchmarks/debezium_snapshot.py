@@ -21,14 +21,9 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-STATE = Path(os.environ.get("BCDC_STATE_DIR", ROOT / ".state"))
+sys.path.insert(0, str(ROOT))
 
-
-def load_env() -> None:
-    for line in (STATE / "airflow.env").read_text().splitlines():
-        if line.startswith("export "):
-            key, _, value = line[len("export ") :].partition("=")
-            os.environ[key] = value.strip("'")
+from tests.stack_env import STATE, load_stack_env  # noqa: E402
 
 
 def main() -> int:
@@ -39,7 +34,7 @@ def main() -> int:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a connector setting (tuning experiments)")  # fmt: skip
     args = parser.parse_args()
-    load_env()
+    load_stack_env()
 
     import psycopg2
     from confluent_kafka import Consumer, Producer, TopicPartition

@@ -26,15 +26,11 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-STATE = Path(os.environ.get("BCDC_STATE_DIR", ROOT / ".state"))
+sys.path.insert(0, str(ROOT))
+
+from tests.stack_env import load_stack_env  # noqa: E402
+
 PARTITIONS = 6
-
-
-def load_env() -> None:
-    for line in (STATE / "airflow.env").read_text().splitlines():
-        if line.startswith("export "):
-            key, _, value = line[len("export ") :].partition("=")
-            os.environ[key] = value.strip("'")
 
 
 def bootstrap() -> str:
@@ -177,7 +173,7 @@ def main() -> int:
     parser.add_argument("--child", choices=["ceiling", "naive", "operator"])
     parser.add_argument("--topic")
     args = parser.parse_args()
-    load_env()
+    load_stack_env()
     if args.child:
         runner = {"ceiling": run_ceiling, "naive": run_naive, "operator": run_operator}[args.child]
         print(json.dumps(runner(args.topic, args.rows)))

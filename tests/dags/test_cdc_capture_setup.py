@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,21 +11,11 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from banking_cdc.hooks.kafka_connect import KafkaConnectHook
+from tests.dags.dag_test_runner import run_dag_test
 
 pytestmark = pytest.mark.integration
 
 CONNECTOR = "banking-source"
-
-
-def _run_dag() -> str:
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "airflow"), "dags", "test", "cdc_capture_setup"],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-4000:]
-    assert re.search(r"DagRun Finished: dag_id=cdc_capture_setup.*state=success", output), output[-4000:]
-    return output
 
 
 def _config_topic_end() -> int:
@@ -53,12 +40,12 @@ def _snapshot() -> dict[str, Any]:
 
 
 def test_second_run_leaves_connector_config_and_tasks_unchanged(airflow_db: Path) -> None:
-    _run_dag()
+    run_dag_test("cdc_capture_setup")
     first = _snapshot()
     assert first["connector"]["state"] == "RUNNING"
     assert [task["state"] for task in first["tasks"]] == ["RUNNING"]
 
-    output = _run_dag()
+    output = run_dag_test("cdc_capture_setup")
     second = _snapshot()
     assert second == first  # same config, same task (worker, state), no new record in Connect's config topic
     assert "Connector banking-source already has the desired configuration" in output

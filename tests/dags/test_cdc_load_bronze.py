@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
@@ -15,22 +12,12 @@ from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
 from banking_cdc.transfers.kafka_to_s3 import KafkaToS3Operator
 from banking_cdc.utils.object_store import iter_keys
+from tests.dags.dag_test_runner import run_dag_test
 from tests.source_changes import change_every_table, wait_for_backlog
 
 pytestmark = pytest.mark.integration
 
 TABLES = ("customers", "accounts", "transactions")
-
-
-def _run() -> str:
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "airflow"), "dags", "test", "cdc_load_bronze"],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-4000:]
-    assert re.search(r"DagRun Finished: dag_id=cdc_load_bronze.*state=success", output), output[-4000:]
-    return output
 
 
 def test_every_landed_row_is_in_bronze_exactly_once(airflow_db: Path, capture_ready: dict[str, object]) -> None:
@@ -42,8 +29,8 @@ def test_every_landed_row_is_in_bronze_exactly_once(airflow_db: Path, capture_re
             task_id="stage", topics=[f"bank.public.{table}"], group_id="bcdc-stage", bucket_name="banking-landing",
             deferrable=False,
         ).execute(context={})  # type: ignore[arg-type]  # fmt: skip
-    _run()
-    _run()  # a second run finds everything in the ledger and loads nothing again
+    run_dag_test("cdc_load_bronze")
+    run_dag_test("cdc_load_bronze")  # a second run finds everything in the ledger and loads nothing again
     s3 = S3Hook(aws_conn_id="aws_default")
     landed = {t: [k for k in iter_keys(s3, "banking-landing", f"raw/bank.public.{t}/")] for t in TABLES}
     database = json.loads(os.environ["AIRFLOW_CONN_DUCKDB_DEFAULT"])["host"]

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
+from tests.dags.dag_test_runner import run_dag_test
 from tests.source_changes import change_every_table
 
 pytestmark = pytest.mark.integration
@@ -36,13 +34,7 @@ def test_cdc_stage_lands_a_backlog_of_every_captured_topic(airflow_db: Path, cap
     change_every_table()  # so that every mapped task has a backlog to wait for
     before = _landed_keys()
 
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "airflow"), "dags", "test", "cdc_stage"],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-4000:]
-    assert re.search(r"DagRun Finished: dag_id=cdc_stage.*state=success", output), output[-4000:]
+    output = run_dag_test("cdc_stage")
     assert output.count("): staging") + output.count("staging now") == len(TOPICS)
     new = _landed_keys() - before
     for topic in TOPICS:

@@ -285,52 +285,32 @@ class WorkloadEngine:
 
     # ------------------------------------------------------------------ money movements
     def _deposit(self) -> Tally:
-        world, rng = self.world, self.rng
-        account_id = world.active.choose(rng)
-        amount = self.amounts.draw("deposit")
-        posted = rng.random() >= PENDING_SHARE["deposit"]
-        text = self.texts.deposit()
-        tally = Tally().op("deposit" if posted else "deposit_pending")
-        with transaction(self.conn) as cur:
-            status, balance = self._lock_accounts(cur, [account_id])[account_id]
-            if status != "active":
-                raise Declined
-            txn_id = self._insert_transaction(
-                cur, account_id, "deposit", "credit", amount, posted=posted, description=text
-            )
-            tally.row("transactions", "insert")
-            if posted:
-                balance += amount
-                self._set_balance(cur, account_id, balance, tally)
-                tally.add_money("deposited", amount)
-        item = Item("deposit", (Leg(txn_id, account_id, "credit", amount),))
-        if posted:
-            world.set_balance(account_id, balance)
-            world.reversible.add(item)
-        else:
-            world.add_pending(item)
-        return tally
+        return self._cash_movement("deposit")
 
     def _withdrawal(self) -> Tally:
+        return self._cash_movement("withdrawal")
+
+    def _cash_movement(self, kind: str) -> Tally:
+        """A deposit (credit, any active account) or withdrawal (debit, a funded one), posted or pending."""
         world, rng = self.world, self.rng
-        account_id = world.funded.choose(rng)
-        amount = self.amounts.draw("withdrawal", cap=world.accounts[account_id].balance)
-        posted = rng.random() >= PENDING_SHARE["withdrawal"]
-        text = self.texts.withdrawal()
-        tally = Tally().op("withdrawal" if posted else "withdrawal_pending")
+        debit = kind == "withdrawal"
+        direction = "debit" if debit else "credit"
+        account_id = (world.funded if debit else world.active).choose(rng)
+        amount = self.amounts.draw(kind, cap=world.accounts[account_id].balance if debit else None)
+        posted = rng.random() >= PENDING_SHARE[kind]
+        text = self.texts.withdrawal() if debit else self.texts.deposit()
+        tally = Tally().op(kind if posted else f"{kind}_pending")
         with transaction(self.conn) as cur:
             status, balance = self._lock_accounts(cur, [account_id])[account_id]
-            if status != "active" or balance < amount:
+            if status != "active" or (debit and balance < amount):
                 raise Declined
-            txn_id = self._insert_transaction(
-                cur, account_id, "withdrawal", "debit", amount, posted=posted, description=text
-            )
+            txn_id = self._insert_transaction(cur, account_id, kind, direction, amount, posted=posted, description=text)
             tally.row("transactions", "insert")
             if posted:
-                balance -= amount
+                balance = balance - amount if debit else balance + amount
                 self._set_balance(cur, account_id, balance, tally)
-                tally.add_money("withdrawn", amount)
-        item = Item("withdrawal", (Leg(txn_id, account_id, "debit", amount),))
+                tally.add_money("withdrawn" if debit else "deposited", amount)
+        item = Item(kind, (Leg(txn_id, account_id, direction, amount),))
         if posted:
             world.set_balance(account_id, balance)
             world.reversible.add(item)

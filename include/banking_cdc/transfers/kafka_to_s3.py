@@ -20,7 +20,8 @@ from typing import Any, TypeVar
 from airflow.sdk import BaseOperator, Context
 
 from banking_cdc.exceptions import BankingCdcError
-from banking_cdc.triggers.kafka import KafkaBacklogTrigger, backlog_offsets, pending_messages
+from banking_cdc.triggers.kafka import KafkaBacklogTrigger, backlog_offsets, group_consumer_config, pending_messages
+from banking_cdc.utils.asset_events import set_outlet_extra
 from banking_cdc.utils.landing import BatchBuilder, last_offset_of_key, object_key, range_prefix
 
 T = TypeVar("T")
@@ -112,20 +113,17 @@ class KafkaToS3Operator(BaseOperator):
         from airflow.providers.apache.kafka.hooks.consume import KafkaConsumerHook
 
         hook = KafkaConsumerHook(topics=self.topics, kafka_config_id=self.kafka_config_id)
-        # the hook's resolved client config, without get_consumer(): that would subscribe and join the group;
         # partitions are assigned explicitly and offsets committed by hand, never automatically
-        config = dict(hook._build_config())
-        config.update(
-            {
-                "group.id": self.group_id,
-                "enable.auto.commit": False,
+        config = group_consumer_config(
+            hook,
+            self.group_id,
+            **{
                 "enable.auto.offset.store": False,
                 "enable.partition.eof": True,
-                "allow.auto.create.topics": False,
                 "auto.offset.reset": "earliest",
                 # do not let the broker hold a fetch open for long once a partition is caught up
                 "fetch.wait.max.ms": 100,
-            }
+            },
         )
         return hook._get_client(config)
 
@@ -382,14 +380,10 @@ class KafkaToS3Operator(BaseOperator):
 
     def _emit_asset_events(self, context: Context, manifest: dict[str, Any]) -> None:
         """Attach the list of landed files to this task's Asset events (the load DAG reads it)."""
-        outlet_events = context.get("outlet_events") if hasattr(context, "get") else None
-        if outlet_events is None or not self.outlets:  # an empty accessor mapping is falsy: test for None
-            return
         extra = {
             "bucket": manifest["bucket"],
             "files": [f["key"] for f in manifest["files"] if f["key"]],
             "quarantine_files": [f["quarantine_key"] for f in manifest["files"] if f["quarantine_key"]],
             "rows": manifest["rows"],
         }
-        for outlet in self.outlets:
-            outlet_events[outlet].extra = extra
+        set_outlet_extra(context, self.outlets, extra)

@@ -16,6 +16,7 @@ from typing import Any
 
 from airflow.sdk import BaseOperator, Context
 
+from banking_cdc.utils.asset_events import set_outlet_extra
 from banking_cdc.utils.bronze import (
     BRONZE_COLUMNS,
     BRONZE_SCHEMA,
@@ -25,6 +26,7 @@ from banking_cdc.utils.bronze import (
     BronzeError,
     LandingFile,
     bronze_table_for_topic,
+    captured_landing_keys,
 )
 from banking_cdc.utils.capture_config import CaptureConfig
 
@@ -106,7 +108,6 @@ class S3ToDuckDBBronzeOperator(BaseOperator):
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
         from banking_cdc.hooks.duckdb import DuckDBHook
-        from banking_cdc.utils.object_store import iter_keys
 
         capture = CaptureConfig.load(self.capture_config_path)
         s3 = S3Hook(aws_conn_id=self.aws_conn_id)
@@ -118,9 +119,7 @@ class S3ToDuckDBBronzeOperator(BaseOperator):
             }
             wanted = list(dict.fromkeys(self.file_keys or []))
             if self.sweep:
-                for table in capture.source.tables:
-                    prefix = f"{self.landing_prefix.strip('/')}/{capture.topic(table)}/"
-                    wanted.extend(k for k in iter_keys(s3, self.bucket_name, prefix) if k.endswith(".parquet"))
+                wanted.extend(captured_landing_keys(s3, self.bucket_name, self.landing_prefix, capture))
             todo = [key for key in dict.fromkeys(wanted) if key not in loaded_before]
             self.log.info(
                 "%d file(s) named, %d to load (%d already in the ledger)",
@@ -206,9 +205,5 @@ class S3ToDuckDBBronzeOperator(BaseOperator):
         return {"key": key, "table": table, "rows_in_file": arrow.num_rows, "rows_loaded": rows_loaded}
 
     def _emit_asset_events(self, context: Context, manifest: dict[str, Any]) -> None:
-        outlet_events = context.get("outlet_events") if hasattr(context, "get") else None
-        if outlet_events is None or not self.outlets:
-            return
         extra = {"files": [f["key"] for f in manifest["loaded"]], "bronze_rows": manifest["bronze_rows"]}
-        for outlet in self.outlets:
-            outlet_events[outlet].extra = extra
+        set_outlet_extra(context, self.outlets, extra)

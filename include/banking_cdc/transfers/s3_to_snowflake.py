@@ -51,6 +51,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator, Context
 
 from banking_cdc.exceptions import BankingCdcError
+from banking_cdc.utils.asset_events import set_outlet_extra
 from banking_cdc.utils.bronze import (
     BRONZE_COLUMNS,
     BRONZE_SCHEMA,
@@ -60,6 +61,7 @@ from banking_cdc.utils.bronze import (
     BronzeError,
     LandingFile,
     bronze_table_for_topic,
+    captured_landing_keys,
 )
 from banking_cdc.utils.capture_config import CaptureConfig
 from banking_cdc.utils.landing import LANDING_SCHEMA
@@ -934,14 +936,8 @@ class S3ToSnowflakeBronzeOperator(BaseOperator):
         """Every landing file of the captured topics (paginated listing through ``S3Hook``)."""
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-        from banking_cdc.utils.object_store import iter_keys
-
         s3 = S3Hook(aws_conn_id=self.aws_conn_id)
-        keys: list[str] = []
-        for table in capture.source.tables:
-            prefix = f"{self.landing_prefix.strip('/')}/{capture.topic(table)}/"
-            keys.extend(k for k in iter_keys(s3, self.bucket_name, prefix) if k.endswith(".parquet"))
-        return keys
+        return captured_landing_keys(s3, self.bucket_name, self.landing_prefix, capture)
 
     @staticmethod
     def files_by_table(capture: CaptureConfig, keys: Sequence[str]) -> dict[str, list[LandingFile]]:
@@ -994,13 +990,9 @@ class S3ToSnowflakeBronzeOperator(BaseOperator):
 
     def _emit_asset_events(self, context: Context, manifest: dict[str, Any]) -> None:
         """Attach the files now in bronze and the bronze row counts to this task's Asset events."""
-        outlet_events = context.get("outlet_events") if hasattr(context, "get") else None
-        if outlet_events is None or not self.outlets:  # an empty accessor mapping is falsy: test for None
-            return
         extra = {
             "backend": "snowflake",
             "files": [f["key"] for f in manifest["loaded"]],
             "bronze_rows": manifest["bronze_rows"],
         }
-        for outlet in self.outlets:
-            outlet_events[outlet].extra = extra
+        set_outlet_extra(context, self.outlets, extra)

@@ -103,6 +103,24 @@ def backlog_offsets(consumer: OffsetsConsumer, topics: Sequence[str], timeout: f
     return result
 
 
+def group_consumer_config(hook: KafkaConsumerHook, group_id: str, **overrides: Any) -> dict[str, Any]:
+    """
+    The client config of an unsubscribed consumer for ``group_id``, from the Kafka provider hook.
+
+    Uses the hook's own resolved config (callbacks, managed OAuth); callers build the client with the hook's
+    factory, never with ``get_consumer()``: that subscribes, i.e. joins the group and takes partitions from its
+    members. Offsets are never committed automatically and topics never auto-created; ``overrides`` add or
+    replace settings.
+
+    :param hook: A ``KafkaConsumerHook`` of the Kafka connection.
+    :param group_id: Consumer group whose offsets are read or committed.
+    """
+    config = dict(hook._build_config())
+    config.update({"group.id": group_id, "enable.auto.commit": False, "allow.auto.create.topics": False})
+    config.update(overrides)
+    return config
+
+
 def pending_messages(offsets: Mapping[str, Mapping[int, tuple[int, int]]]) -> int:
     """
     Sum the backlog of an offset snapshot from :func:`backlog_offsets`.
@@ -290,11 +308,8 @@ class KafkaBacklogTrigger(BaseTrigger):
 
     def _create_consumer(self) -> Consumer:
         hook = KafkaConsumerHook(topics=self.topics, kafka_config_id=self.kafka_config_id)
-        # The hook's own config (callbacks resolved, managed OAuth added) and client factory, without
-        # get_consumer(): that would subscribe, i.e. join the group and take partitions from its members.
-        config = dict(hook._build_config())
+        config = group_consumer_config(hook, self.group_id)
         self._bootstrap_servers = str(config.get("bootstrap.servers"))
-        config.update({"group.id": self.group_id, "enable.auto.commit": False, "allow.auto.create.topics": False})
         return hook._get_client(config)
 
     def _close_consumer(self) -> None:

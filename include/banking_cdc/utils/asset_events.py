@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -22,3 +23,18 @@ def landed_files(triggering_asset_events: Any, asset: Any) -> list[str]:
         for event in events:
             files.extend((getattr(event, "extra", None) or {}).get("files", []))
     return list(dict.fromkeys(files))
+
+
+def set_outlet_extra(context: Any, outlets: Sequence[Any], extra: dict[str, Any]) -> None:
+    """
+    Attach ``extra`` to the Asset events this task emits for each of its ``outlets``.
+
+    :param context: The task's context (its ``outlet_events`` accessors).
+    :param outlets: The operator's outlets.
+    :param extra: JSON-safe extra of every event.
+    """
+    outlet_events = context.get("outlet_events") if hasattr(context, "get") else None
+    if outlet_events is None or not outlets:  # an empty accessor mapping is falsy: test for None
+        return
+    for outlet in outlets:
+        outlet_events[outlet].extra = extra

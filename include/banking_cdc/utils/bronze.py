@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from banking_cdc.exceptions import BankingCdcError
 from banking_cdc.utils.capture_config import CaptureConfig
@@ -95,3 +96,21 @@ def bronze_table_for_topic(capture: CaptureConfig, topic: str) -> str:
         if capture.topic(table) == topic:
             return table
     raise BronzeError(f"topic {topic!r} is not a captured table's topic (capture.yaml source.tables)")
+
+
+def captured_landing_keys(s3_hook: Any, bucket: str, landing_prefix: str, capture: CaptureConfig) -> list[str]:
+    """
+    Every landing file of the captured topics, by a paginated listing (the loaders' sweep for missed files).
+
+    :param s3_hook: An ``S3Hook`` of the object store.
+    :param bucket: Landing bucket.
+    :param landing_prefix: Key prefix of landing files.
+    :param capture: The capture configuration (which topics are captured).
+    """
+    from banking_cdc.utils.object_store import iter_keys
+
+    keys: list[str] = []
+    for table in capture.source.tables:
+        prefix = f"{landing_prefix.strip('/')}/{capture.topic(table)}/"
+        keys.extend(key for key in iter_keys(s3_hook, bucket, prefix) if key.endswith(".parquet"))
+    return keys
