@@ -1,0 +1,27 @@
+{#- One row per account and UTC day with postings: the day's net posted amount and the closing balance
+    (running sum of posted signed amounts). Days without postings carry the previous closing balance. -#}
+with postings as (
+    select
+        account_id,
+        {{ banking_dbt.utc_date('posted_at') }} as balance_date,
+        sum(signed_amount) as net_amount,
+        sum(case when direction = 'credit' then amount else 0 end) as credited_amount,
+        sum(case when direction = 'debit' then amount else 0 end) as debited_amount,
+        count(*) as posting_count
+    from {{ ref('fct_transactions') }}
+    where status = 'posted' and not is_deleted
+    group by 1, 2
+)
+
+select
+    {{ banking_dbt.surrogate_key(['account_id', 'balance_date']) }} as account_day_key,
+    account_id,
+    balance_date,
+    net_amount,
+    credited_amount,
+    debited_amount,
+    posting_count,
+    cast(sum(net_amount) over (
+        partition by account_id order by balance_date rows between unbounded preceding and current row
+    ) as {{ banking_dbt.money_type() }}) as closing_balance
+from postings
