@@ -27,7 +27,7 @@ dag = DbtDag(
     catchup=False,
     max_active_runs=1,
     tags=["banking-cdc", "dbt"],
-    default_args={"owner": "banking-cdc", "retries": 1, "retry_delay": timedelta(seconds=20)},
+    default_args={"owner": "banking-cdc", "retries": 2, "retry_delay": timedelta(seconds=20)},
     doc_md=__doc__,
     **cosmos_configs(DBT_PROJECT),
 )
