@@ -29,7 +29,7 @@
 {%- endmacro %}
 
 {% macro snowflake__to_money(expression) -%}
-    to_decimal({{ expression }}, 18, 2)
+    cast({{ expression }} as number(18, 2))
 {%- endmacro %}
 
 
@@ -53,7 +53,7 @@
 {%- endmacro %}
 
 {% macro snowflake__to_timestamp_tz(expression) -%}
-    to_timestamp_tz({{ expression }})
+    cast({{ expression }} as timestamp_tz)
 {%- endmacro %}
 
 
@@ -67,7 +67,7 @@
 {%- endmacro %}
 
 {% macro snowflake__epoch_ms_to_timestamp_tz(expression) -%}
-    to_timestamp_tz(cast({{ expression }} as number(19, 0)), 3)
+    timestampadd(millisecond, {{ expression }}, cast('1970-01-01 00:00:00 +0000' as timestamp_tz))
 {%- endmacro %}
 
 
@@ -95,7 +95,7 @@
 {%- endmacro %}
 
 {% macro snowflake__open_interval_end() -%}
-    to_timestamp_tz('9999-12-31 00:00:00 +0000', 'YYYY-MM-DD HH24:MI:SS TZHTZM')
+    cast('9999-12-31 00:00:00 +0000' as timestamp_tz)
 {%- endmacro %}
 
 

@@ -4,9 +4,11 @@ with postings as (
     select
         account_id,
         {{ banking_dbt.utc_date('posted_at') }} as balance_date,
-        sum(signed_amount) as net_amount,
-        sum(case when direction = 'credit' then amount else 0 end) as credited_amount,
-        sum(case when direction = 'debit' then amount else 0 end) as debited_amount,
+        cast(sum(signed_amount) as {{ banking_dbt.money_type() }}) as net_amount,
+        cast(sum(case when direction = 'credit' then amount else 0 end) as {{ banking_dbt.money_type() }})
+            as credited_amount,
+        cast(sum(case when direction = 'debit' then amount else 0 end) as {{ banking_dbt.money_type() }})
+            as debited_amount,
         count(*) as posting_count
     from {{ ref('fct_transactions') }}
     where status = 'posted' and not is_deleted

@@ -50,7 +50,8 @@ select
     t.txn_type,
     t.direction,
     t.amount,
-    case when t.direction = 'credit' then t.amount else -t.amount end as signed_amount,
+    cast(case when t.direction = 'credit' then t.amount else -t.amount end as {{ banking_dbt.money_type() }})
+        as signed_amount,
     t.status,
     t.transfer_id,
     t.reverses_transaction_id,

@@ -3,7 +3,7 @@
 -- that old relative to the newest loaded change are compared (topics load independently, so an
 -- account may briefly be ahead of or behind its transactions while events are in flight).
 with facts as (
-    select account_id, sum(signed_amount) as posted_sum
+    select account_id, cast(sum(signed_amount) as {{ banking_dbt.money_type() }}) as posted_sum
     from {{ ref('fct_transactions') }}
     where status = 'posted' and not is_deleted
     group by account_id
