@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help bootstrap stack-up stack-down stack-status stack-logs demo test test-unit lint constraints clean
+.PHONY: help bootstrap stack-up stack-down stack-status stack-logs demo test test-unit lint dbt-manifest dbt-manifest-check dbt-build constraints clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -38,6 +38,15 @@ lint: ## ruff on everything, mypy on the provider package
 	.venv-lint/bin/ruff check dags include tests dev
 	.venv-lint/bin/ruff format --check dags include tests dev
 	.venv-lint/bin/mypy --python-executable $(PY) include/banking_cdc
+
+dbt-manifest: bootstrap ## regenerate banking_dbt/manifest.json (commit it; the Cosmos DAG renders from it)
+	$(PY) dev/dbt_manifest.py
+
+dbt-manifest-check: bootstrap ## fail when banking_dbt/manifest.json is stale (also a test in make test)
+	$(PY) dev/dbt_manifest.py --check
+
+dbt-build: bootstrap ## dbt build of banking_dbt on the embedded DuckDB warehouse (.state/warehouse)
+	cd banking_dbt && BCDC_DUCKDB_PATH=$(CURDIR)/.state/warehouse/banking.duckdb ../$(VENV)/bin/dbt build --profiles-dir .
 
 constraints: ## re-freeze dev/constraints.txt from the current .venv
 	@{ echo "# Frozen transitive versions of the native venv (pip install -c). Regenerate: make constraints"; \
