@@ -4,6 +4,9 @@
   since the row was created, so facts older than the first captured change still find a version); an
   open version ends at open_interval_end(). is_current: the open version of a key that is not deleted.
 
+  Incremental (delete+insert on the key): only keys with a snapshot row written since the last build
+  (a new version, or a version invalidated by hard_deletes) are recomputed, all their versions at once.
+
   :param snapshot: the snapshot's name (ref).
   :param key: the natural key column.
 -#}
@@ -21,5 +24,13 @@ from (
         *,
         row_number() over (partition by {{ key }} order by dbt_valid_from) as version_number
     from {{ ref(snapshot) }}
+    {%- if is_incremental() %}
+    where {{ key }} in (
+        select {{ key }}
+        from {{ ref(snapshot) }}
+        where snapshotted_at > (select max(_built_at) from {{ this }})
+            or dbt_valid_to > (select max(_built_at) from {{ this }})
+    )
+    {%- endif %}
 ) as versions
 {% endmacro %}

@@ -9,8 +9,9 @@
    - incremental: ``dbt build`` on that warehouse (incremental models read only the new rows);
    - full refresh: ``dbt build --full-refresh`` on a copy of the same warehouse (every model rebuilt).
    Each is timed twice: models and snapshots only (``--exclude resource_type:test resource_type:unit_test``)
-   and the whole build with data tests, which scan whole tables either way. Goal: incremental / full
-   refresh <= 25% (models and snapshots).
+   and the whole build with data tests, which scan whole tables either way; both as dbt's own run time
+   (``run_results.json``) and as wall time of the process (adds about 5 s of start and parse, the same
+   for both modes). Goal: incremental / full refresh <= 25% (models and snapshots, dbt run time).
 
     .venv/bin/python tests/benchmarks/dbt_transform.py --events 480000 --customers 2000
 """
@@ -63,7 +64,10 @@ def parse_times(dag_file: Path, repeats: int) -> dict[str, float]:
 
 
 def dbt(database: Path, target: Path, *args: str) -> float:
-    """Run ``dbt`` on ``database`` (DuckDB target); return wall seconds; fail loudly on a failed build."""
+    """Run ``dbt`` on ``database`` (DuckDB target); return wall seconds; fail loudly on a failed build.
+
+    dbt's own run time (``run_results.json`` ``elapsed_time``) is left in ``target`` for :func:`elapsed`.
+    """
     env = {**os.environ, "BCDC_DUCKDB_PATH": str(database)}
     began = time.perf_counter()
     result = subprocess.run(
@@ -75,6 +79,13 @@ def dbt(database: Path, target: Path, *args: str) -> float:
     if result.returncode != 0:
         raise SystemExit(f"dbt {' '.join(args)} failed:\n{result.stdout[-4000:]}{result.stderr[-2000:]}")
     return seconds
+
+
+def elapsed(target: Path) -> float:
+    """dbt's own run time of the last invocation (``run_results.json``), without process start and parse."""
+    import json
+
+    return float(json.loads((target / "run_results.json").read_text())["elapsed_time"])
 
 
 def main() -> int:
@@ -103,11 +114,14 @@ def main() -> int:
         fixture = synthesize(seed=7, customers=args.customers, events=args.events)
         base, tail = split_parts(fixture, tail_share=args.tail_share)
         print(f"fixture: {fixture.total_rows:,} bronze rows in {time.perf_counter() - began:.1f}s")
+        # every dbt call uses the same file path (the profile must not change, or dbt re-parses the
+        # project on the next call and that call pays for it); the state is kept as a copy
         state, run_db = work / "state.duckdb", work / "run.duckdb"
         target = work / "target"
-        base_rows = load_bronze(state, fixture, parts=base)["rows_loaded"]
-        initial = dbt(state, target, "build")
-        tail_rows = load_bronze(state, fixture, parts=tail)["rows_loaded"]
+        base_rows = load_bronze(run_db, fixture, parts=base)["rows_loaded"]
+        initial = dbt(run_db, target, "build")
+        tail_rows = load_bronze(run_db, fixture, parts=tail)["rows_loaded"]
+        shutil.copyfile(run_db, state)
         print(f"base {base_rows:,} rows, initial dbt build {initial:.1f}s; then +{tail_rows:,} rows "
               f"({tail_rows / base_rows:.2%}) arrive")  # fmt: skip
         # every timing starts from a copy of the same state: built on the base, the tail loaded in bronze
@@ -116,13 +130,18 @@ def main() -> int:
             timings = {}
             for mode, flags in (("incremental", ()), ("full", ("--full-refresh",))):
                 shutil.copyfile(state, run_db)
-                timings[mode] = dbt(run_db, target, "build", *flags, *extra)
+                timings[f"{mode} wall"] = dbt(run_db, target, "build", *flags, *extra)
+                timings[f"{mode} dbt"] = elapsed(target)
             results[label] = timings
+        print("                   (dbt = dbt's own run time; wall = + process start and parse, ~5 s)")
         for label, r in results.items():
-            print(f"{label:18s} incremental {r['incremental']:6.1f}s   full refresh {r['full']:6.1f}s   "
-                  f"ratio {r['incremental'] / r['full']:.0%}")  # fmt: skip
-        ratio = results["models+snapshots"]["incremental"] / results["models+snapshots"]["full"]
-        print(f"goal: incremental / full refresh <= 25% (models+snapshots): {ratio:.0%}")
+            dbt_ratio, wall_ratio = r["incremental dbt"] / r["full dbt"], r["incremental wall"] / r["full wall"]
+            print(f"{label:18s} incremental dbt {r['incremental dbt']:5.1f}s wall {r['incremental wall']:5.1f}s | "
+                  f"full refresh dbt {r['full dbt']:5.1f}s wall {r['full wall']:5.1f}s | "
+                  f"ratio dbt {dbt_ratio:.0%}, wall {wall_ratio:.0%}")  # fmt: skip
+        r = results["models+snapshots"]
+        print(f"goal: incremental / full refresh <= 25% (models+snapshots, dbt run time): "
+              f"{r['incremental dbt'] / r['full dbt']:.0%}")  # fmt: skip
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -183,6 +183,8 @@ def test_gold_pii_is_hashed_and_masked(incremental: dict[str, Path], fixture: Br
         ("silver.stg_transactions", "transaction_id", {"_loaded_at"}),
         # version surrogate keys differ: the two-step build saw an intermediate state the one-step did not
         ("gold.fct_transactions", "transaction_id", {"_loaded_at", "_built_at", "account_sk", "customer_sk"}),
+        ("gold.fct_daily_account_balances", "account_day_key", {"_built_at"}),
+        ("gold.fct_daily_activity", "activity_key", {"_built_at"}),
     ],
 )
 def test_incremental_result_equals_a_full_refresh(

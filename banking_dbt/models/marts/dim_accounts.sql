@@ -1,5 +1,12 @@
 {#- Accounts, SCD Type 2 on the tracked columns (status, type, owner, currency, closing). The IBAN is
     hashed and masked in gold. -#}
+{{ config(
+    materialized='incremental',
+    unique_key='account_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+) }}
+
 with versions as (
     {{ banking_dbt.scd2_versions('snap_accounts', 'account_id') }}
 )
@@ -21,5 +28,6 @@ select
     valid_to,
     is_current,
     version_number,
-    snapshotted_at
+    snapshotted_at,
+    {{ dbt.current_timestamp() }} as _built_at
 from versions

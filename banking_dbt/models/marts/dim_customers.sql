@@ -1,5 +1,12 @@
 {#- Customers, SCD Type 2 on the tracked columns. PII: names masked, e-mail and phone hashed and masked,
     birth date reduced to the year; the raw values stay in silver. -#}
+{{ config(
+    materialized='incremental',
+    unique_key='customer_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+) }}
+
 with versions as (
     {{ banking_dbt.scd2_versions('snap_customers', 'customer_id') }}
 )
@@ -25,5 +32,6 @@ select
     valid_to,
     is_current,
     version_number,
-    snapshotted_at
+    snapshotted_at,
+    {{ dbt.current_timestamp() }} as _built_at
 from versions

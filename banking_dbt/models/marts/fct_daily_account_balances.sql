@@ -1,5 +1,14 @@
 {#- One row per account and UTC day with postings: the day's net posted amount and the closing balance
-    (running sum of posted signed amounts). Days without postings carry the previous closing balance. -#}
+    (running sum of posted signed amounts). Days without postings carry the previous closing balance.
+    Incremental: the accounts with facts merged since the last build are recomputed whole
+    (delete+insert on account_id), the others are left as they are. -#}
+{{ config(
+    materialized='incremental',
+    unique_key='account_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+) }}
+
 with postings as (
     select
         account_id,
@@ -12,6 +21,13 @@ with postings as (
         count(*) as posting_count
     from {{ ref('fct_transactions') }}
     where status = 'posted' and not is_deleted
+    {%- if is_incremental() %}
+        and account_id in (
+            select account_id
+            from {{ ref('fct_transactions') }}
+            where _built_at > (select max(_built_at) from {{ this }})
+        )
+    {%- endif %}
     group by 1, 2
 )
 
@@ -25,5 +41,6 @@ select
     posting_count,
     cast(sum(net_amount) over (
         partition by account_id order by balance_date rows between unbounded preceding and current row
-    ) as {{ banking_dbt.money_type() }}) as closing_balance
+    ) as {{ banking_dbt.money_type() }}) as closing_balance,
+    {{ dbt.current_timestamp() }} as _built_at
 from postings

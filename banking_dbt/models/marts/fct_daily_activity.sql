@@ -1,4 +1,13 @@
-{#- Activity per UTC booking day and transaction type: counts by status and exact amounts. -#}
+{#- Activity per UTC booking day and transaction type: counts by status and exact amounts.
+    Incremental: the booking days of facts merged since the last build are recomputed whole
+    (delete+insert on activity_date). -#}
+{{ config(
+    materialized='incremental',
+    unique_key='activity_date',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+) }}
+
 select
     {{ banking_dbt.surrogate_key(['activity_date', 'txn_type']) }} as activity_key,
     activity_date,
@@ -11,10 +20,18 @@ select
         as posted_amount,
     cast(sum(case when status = 'posted' then signed_amount else 0 end) as {{ banking_dbt.money_type() }})
         as posted_net_amount,
-    count(distinct account_id) as active_accounts
+    count(distinct account_id) as active_accounts,
+    {{ dbt.current_timestamp() }} as _built_at
 from (
     select *, {{ banking_dbt.utc_date('booked_at') }} as activity_date
     from {{ ref('fct_transactions') }}
     where not is_deleted
 ) as transactions
+{%- if is_incremental() %}
+where activity_date in (
+    select {{ banking_dbt.utc_date('booked_at') }}
+    from {{ ref('fct_transactions') }}
+    where _built_at > (select max(_built_at) from {{ this }})
+)
+{%- endif %}
 group by activity_date, txn_type

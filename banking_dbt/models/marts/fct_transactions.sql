@@ -5,8 +5,8 @@
 
   Incremental merge on transaction_id. Each run re-merges: transactions changed in silver since the
   last run; transactions still without a dimension version (late-arriving dimension rows); and the
-  transactions of accounts whose account or customer got a new version since the last run (a late
-  change can split the interval a transaction falls in).
+  transactions created at or after the start of an account or customer version that is new since the
+  last run (a late change can split the interval a transaction falls in).
 -#}
 {{ config(
     materialized='incremental',
@@ -15,29 +15,47 @@
     on_schema_change='fail',
 ) }}
 
+{%- set last_build -%}(select max(_built_at) from {{ this }}){%- endset %}
+
 with changed as (
     select *
-    from {{ ref('stg_transactions') }} as t
+    from {{ ref('stg_transactions') }}
     {%- if is_incremental() %}
-    where t._loaded_at > (
+    where transaction_id in (
+        -- changed in silver since the last build
+        select transaction_id
+        from {{ ref('stg_transactions') }}
+        where _loaded_at > (
             select {{ banking_dbt.minus_minutes(
                 "coalesce(max(_loaded_at), " ~ banking_dbt.epoch_ms_to_timestamp_tz(0) ~ ")",
                 var('incremental_lookback_minutes')) }}
             from {{ this }}
         )
-        or t.transaction_id in (
-            select transaction_id from {{ this }} where account_sk is null or customer_sk is null
-        )
-        or t.account_id in (
-            select a.account_id
-            from {{ ref('dim_accounts') }} as a
-            where a.snapshotted_at > (select max(_built_at) from {{ this }})
-            union all
-            select a.account_id
-            from {{ ref('dim_accounts') }} as a
-            inner join {{ ref('dim_customers') }} as c on a.customer_id = c.customer_id
-            where c.snapshotted_at > (select max(_built_at) from {{ this }})
-        )
+        union
+        -- merged before their dimension version existed (late-arriving dimension rows)
+        select transaction_id from {{ this }} where account_sk is null or customer_sk is null
+        union
+        -- created at or after the start of an account version new since the last build
+        select t.transaction_id
+        from {{ ref('stg_transactions') }} as t
+        inner join (
+            select account_id, min(valid_from) as since
+            from {{ ref('dim_accounts') }}
+            where snapshotted_at > {{ last_build }}
+            group by account_id
+        ) as new_versions on t.account_id = new_versions.account_id and t.created_at >= new_versions.since
+        union
+        -- created at or after the start of a customer version new since the last build
+        select t.transaction_id
+        from {{ ref('stg_transactions') }} as t
+        inner join (
+            select a.account_id, min(c.valid_from) as since
+            from {{ ref('dim_customers') }} as c
+            inner join {{ ref('dim_accounts') }} as a on c.customer_id = a.customer_id
+            where c.snapshotted_at > {{ last_build }}
+            group by a.account_id
+        ) as new_versions on t.account_id = new_versions.account_id and t.created_at >= new_versions.since
+    )
     {%- endif %}
 )
 
