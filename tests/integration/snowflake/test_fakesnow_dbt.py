@@ -121,11 +121,16 @@ def bronze(emulator: int, fixture: BronzeFixture) -> int:
 
 def dbt(port: int, target_path: Path, *args: str) -> str:
     """Run dbt on the emulator target in a subprocess; assert success; return the output."""
-    env = {**os.environ, "FAKESNOW_PORT": str(port)}
+    # the production `snowflake` target, pointed at the emulator through its SNOWFLAKE_* variables
+    env = {
+        **os.environ,
+        "SNOWFLAKE_ACCOUNT": "fakesnow", "SNOWFLAKE_USER": "emulator", "SNOWFLAKE_PASSWORD": "emulator",
+        "SNOWFLAKE_HOST": "127.0.0.1", "SNOWFLAKE_PORT": str(port), "SNOWFLAKE_PROTOCOL": "http",
+    }  # fmt: skip
     result = subprocess.run(
         [
             str(BIN / "dbt"), *args,
-            "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT), "--target", "snowflake_emulator",
+            "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT), "--target", "snowflake",
             "--target-path", str(target_path), "--log-path", str(target_path / "logs"),
         ],
         capture_output=True, text=True, timeout=900, env=env,
