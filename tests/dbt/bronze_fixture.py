@@ -69,7 +69,7 @@ from banking_cdc.generator.workload import (
     PROFILE_CHANGES,
     PROSPECT_SHARE,
 )
-from banking_cdc.generator.world import MAX_OPEN_ACCOUNTS
+from banking_cdc.generator.world import MAX_OPEN_ACCOUNTS, IdPool, Infeasible
 from banking_cdc.utils.bronze import BRONZE_SCHEMA, LEDGER_TABLE
 from banking_cdc.utils.capture_config import CaptureConfig
 from banking_cdc.utils.landing import LANDING_SCHEMA, object_key
@@ -360,45 +360,6 @@ class BronzeFixture:
         return [*bounds, len(self.files)]
 
 
-class _Infeasible(Exception):  # a control-flow signal, not an error
-    """The operation has no possible target right now; another one is drawn."""
-
-
-class _Pool:
-    """Ids with O(1) add, discard and seeded uniform choice (order depends only on history)."""
-
-    __slots__ = ("_index", "_items")
-
-    def __init__(self) -> None:
-        self._items: list[int] = []
-        self._index: dict[int, int] = {}
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._index
-
-    def add(self, key: int) -> None:
-        if key not in self._index:
-            self._index[key] = len(self._items)
-            self._items.append(key)
-
-    def discard(self, key: int) -> None:
-        position = self._index.pop(key, None)
-        if position is None:
-            return
-        last = self._items.pop()
-        if position < len(self._items):
-            self._items[position] = last
-            self._index[last] = position
-
-    def choose(self, rng: random.Random) -> int:
-        if not self._items:
-            raise _Infeasible
-        return self._items[int(rng.random() * len(self._items))]
-
-
 @dataclass(slots=True)
 class _Customer:
     kyc: str
@@ -446,7 +407,7 @@ class _Bank:
         self.accounts: dict[int, _Account] = {}
         self.items: dict[int, _Item] = {}
         self.pools = {
-            name: _Pool()
+            name: IdPool()
             for name in (
                 "customers",
                 "kyc_pending",
@@ -577,7 +538,7 @@ class _Bank:
         self.txid += 1
         self.lsn += 1_000
         source_ms = self.now // 1000
-        event_ms = source_ms
+        event_ms = source_ms + 1  # processed after the snapshot's start
         keys = [(table, pk) for table in TABLES for pk in sorted(self.rows[table])]
         for i, (table, pk) in enumerate(keys):
             flag = "first" if i == 0 else "last" if i == len(keys) - 1 else "true"
@@ -728,7 +689,7 @@ class _Bank:
         rng, pools = self.rng, self.pools
         source = pools["funded"].choose(rng)
         if len(pools["active"]) < 2:
-            raise _Infeasible
+            raise Infeasible
         siblings = [
             a
             for a in self.customers[self.accounts[source].customer_id].accounts
@@ -772,7 +733,7 @@ class _Bank:
         balances: dict[int, int] = {}
         for _, account_id, direction, amount in item[1]:
             if self.accounts[account_id].status == "closed":
-                raise _Infeasible
+                raise Infeasible
             balances.setdefault(account_id, self.accounts[account_id].balance)
             balances[account_id] += amount if direction == "credit" else -amount
         posted = all(balance >= 0 for balance in balances.values())
@@ -829,7 +790,7 @@ class _Bank:
             if all(balance >= 0 for balance in balances.values()):
                 break
         else:
-            raise _Infeasible
+            raise Infeasible
         self.begin()
         ids = [
             self._insert_txn(
@@ -854,7 +815,7 @@ class _Bank:
         tid = self.pools["posted_txns"].choose(self.rng)
         if tid not in self.rows["transactions"]:
             self.pools["posted_txns"].discard(tid)
-            raise _Infeasible
+            raise Infeasible
         old = self.rows["transactions"][tid][_IDX["transactions"]["description"]] or "Booking"
         fix = _DESCRIPTION_FIXES[self.rng.randrange(len(_DESCRIPTION_FIXES))]
         self.begin()
@@ -1016,7 +977,7 @@ class _Bank:
             if self.accounts[aid].pending == 0:
                 break
         else:
-            raise _Infeasible
+            raise Infeasible
         account = self.accounts[aid]
         customer = self.customers[account.customer_id]
         siblings = [a for a in customer.accounts if a != aid and self.accounts[a].status == "active"]
@@ -1070,7 +1031,7 @@ class _Bank:
         try:
             self._dispatch(first)
             return first
-        except _Infeasible:
+        except Infeasible:
             pass
         names, values = list(weights), list(weights.values())
         while names:
@@ -1079,7 +1040,7 @@ class _Bank:
             try:
                 self._dispatch(name)
                 return name
-            except _Infeasible:
+            except Infeasible:
                 del names[index], values[index]
         raise RuntimeError("no operation is possible (the bank is empty)")
 
@@ -1138,7 +1099,7 @@ def _scenarios(bank: _Bank) -> list[Callable[[], None]]:
     def account_closed() -> None:
         candidates = [a for a in bank.pools["funded"]._items if bank.accounts[a].pending == 0]
         if not candidates:
-            raise _Infeasible
+            raise Infeasible
         aid = bank.account_close(candidates[bank.rng.randrange(len(candidates))])
         edge["account_closed"].append(("accounts", aid))
 
@@ -1258,7 +1219,7 @@ def _synthesize(seed: int, customers: int, events: int) -> BronzeFixture:
             try:
                 due[0][1]()
                 due.popleft()
-            except _Infeasible:
+            except Infeasible:
                 bank.random_operation(weights)
         else:
             bank.random_operation(weights)
