@@ -39,6 +39,23 @@ from tests.stack_env import load_stack_env  # noqa: E402
 TOPIC = "bank.public.transactions"
 
 
+def bare_append_seconds(path: Path, tables: list[Any]) -> float:
+    """The baseline: append the Arrow tables to a table of the same columns in a new DuckDB file at ``path``
+    (default storage: no key, no ledger, no JSON cast); return the seconds of the appends."""
+    import duckdb
+
+    with duckdb.connect(str(path)) as conn:
+        conn.register("first", tables[0])
+        conn.execute("CREATE TABLE raw AS SELECT * FROM first LIMIT 0")
+        conn.unregister("first")
+        began = time.perf_counter()
+        for table in tables:
+            conn.register("batch", table)
+            conn.execute("INSERT INTO raw SELECT * FROM batch")
+            conn.unregister("batch")
+        return time.perf_counter() - began
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=5_000_000)
@@ -83,16 +100,7 @@ def main() -> int:
         loaded_s = time.perf_counter() - began
         assert manifest["rows_loaded"] == args.rows, manifest["rows_loaded"]
 
-        with duckdb.connect(str(workdir / "baseline.duckdb")) as conn:
-            conn.register("first", tables[0])
-            conn.execute("CREATE TABLE raw AS SELECT * FROM first LIMIT 0")
-            conn.unregister("first")
-            began = time.perf_counter()
-            for table in tables:
-                conn.register("batch", table)
-                conn.execute("INSERT INTO raw SELECT * FROM batch")
-                conn.unregister("batch")
-            baseline_s = time.perf_counter() - began
+        baseline_s = bare_append_seconds(workdir / "baseline.duckdb", tables)
 
         rate, base = args.rows / loaded_s, args.rows / baseline_s
         with duckdb.connect(str(workdir / "wh.duckdb"), read_only=True) as conn:
@@ -188,16 +196,7 @@ def profile(s3: Any, bucket: str, prefix: str, tables: list[Any], workdir: Path)
 
     def bare() -> None:
         path = workdir / "profile.duckdb"
-        with duckdb.connect(str(path)) as conn:
-            conn.register("first", tables[0])
-            conn.execute("CREATE TABLE raw AS SELECT * FROM first LIMIT 0")
-            conn.unregister("first")
-            began = time.perf_counter()
-            for table in tables:
-                conn.register("batch", table)
-                conn.execute("INSERT INTO raw SELECT * FROM batch")
-                conn.unregister("batch")
-            total = time.perf_counter() - began
+        total = bare_append_seconds(path, tables)
         path.unlink()
         print(f"  {'baseline: bare append, default storage':58s} {rows / total:>10,.0f} rows/s")
 
