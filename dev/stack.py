@@ -2,7 +2,8 @@
 
 Starts, checks and stops, with state under a git-ignored folder:
 
-* PostgreSQL 15 (Debian packages), ``wal_level=logical``, the source database ``banking``;
+* PostgreSQL 15 (Debian packages), ``wal_level=logical``, the source database ``banking`` and the
+  pipeline's operational database ``banking_ops`` (metrics table);
 * Apache Kafka, one KRaft node (broker + controller), jars from Maven Central;
 * Kafka Connect in distributed mode with the Debezium PostgreSQL connector on its plugin path;
 * S3Proxy, an S3-compatible server keeping objects on disk (jclouds ``filesystem`` backend).
@@ -50,6 +51,8 @@ CONNECT_PORT = int(os.environ.get("BCDC_CONNECT_PORT", "18083"))
 S3_PORT = int(os.environ.get("BCDC_S3_PORT", "19000"))
 
 SOURCE_DB = "banking"
+#: the pipeline's own operational data (metrics table): a separate database, never the source's
+OPS_DB = "banking_ops"
 SOURCE_USER = "banking"
 LANDING_BUCKET = os.environ.get("BCDC_LANDING_BUCKET", "banking-landing")
 DEBEZIUM_CLASS = "io.debezium.connector.postgresql.PostgresConnector"
@@ -404,9 +407,10 @@ def postgres_health() -> None:
             cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (SOURCE_USER,))
             if cur.fetchone() is None:
                 cur.execute(f"CREATE ROLE {SOURCE_USER} LOGIN REPLICATION PASSWORD %s", (password,))
-            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (SOURCE_DB,))
-            if cur.fetchone() is None:
-                cur.execute(f"CREATE DATABASE {SOURCE_DB} OWNER {SOURCE_USER}")
+            for dbname in (SOURCE_DB, OPS_DB):
+                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,))
+                if cur.fetchone() is None:
+                    cur.execute(f"CREATE DATABASE {dbname} OWNER {SOURCE_USER}")
     finally:
         conn.close()
     # the application role can log in over TCP: the connection the pipeline uses
@@ -701,6 +705,14 @@ def airflow_connections() -> dict[str, dict[str, object]]:
             "host": HOST,
             "port": PG_PORT,
             "schema": SOURCE_DB,
+            "login": SOURCE_USER,
+            "password": creds["pg_password"],
+        },
+        "bcdc_metrics": {
+            "conn_type": "postgres",
+            "host": HOST,
+            "port": PG_PORT,
+            "schema": OPS_DB,
             "login": SOURCE_USER,
             "password": creds["pg_password"],
         },
