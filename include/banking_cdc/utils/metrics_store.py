@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 METRICS_CONN_ID = "bcdc_metrics"
@@ -65,11 +65,17 @@ class MetricSample:
 
 
 @dataclass(frozen=True)
-class MetricRow(MetricSample):
-    """A stored observation: a :class:`MetricSample` with its time and run."""
+class MetricRow:
+    """A stored observation: the fields of a :class:`MetricSample` with its time and run."""
 
-    observed_at: datetime = datetime.min.replace(tzinfo=timezone.utc)
-    run_id: str | None = None
+    metric: str
+    subject: str
+    value: float | None
+    status: str | None
+    threshold: float | None
+    breached: bool
+    observed_at: datetime
+    run_id: str | None
 
 
 class MetricsStore:
@@ -109,10 +115,8 @@ class MetricsStore:
 
         :return: The number of rows written.
         """
-        when = observed_at or datetime.now(timezone.utc)
-        rows = [
-            (when, s.metric, s.subject, s.value, s.status, s.threshold, s.breached, run_id) for s in samples
-        ]
+        when = observed_at or datetime.now(UTC)
+        rows = [(when, s.metric, s.subject, s.value, s.status, s.threshold, s.breached, run_id) for s in samples]
         if not rows:
             return 0
         conn = self._connect()
@@ -149,7 +153,7 @@ class MetricsStore:
             clauses.append("metric = ANY(%s)")
             params.append(list(metrics))
         if since is not None:
-            start = datetime.now(timezone.utc) - since if isinstance(since, timedelta) else since
+            start = datetime.now(UTC) - since if isinstance(since, timedelta) else since
             clauses.append("observed_at >= %s")
             params.append(start)
         if subject is not None:
@@ -176,9 +180,7 @@ class MetricsStore:
         conn = self._connect()
         try:
             with conn.cursor() as cur:
-                cur.execute(
-                    f"DELETE FROM {TABLE} WHERE observed_at < %s", (datetime.now(timezone.utc) - older_than,)
-                )
+                cur.execute(f"DELETE FROM {TABLE} WHERE observed_at < %s", (datetime.now(UTC) - older_than,))
                 deleted = int(cur.rowcount)
             conn.commit()
         finally:

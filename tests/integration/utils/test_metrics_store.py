@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -20,11 +20,9 @@ def store(stack: dict[str, str]) -> MetricsStore:
 
 def test_record_and_read_back_in_time_order(store: MetricsStore) -> None:
     metric = f"test.metric_{uuid.uuid4().hex[:8]}"
-    t0 = datetime.now(timezone.utc) - timedelta(minutes=2)
+    t0 = datetime.now(UTC) - timedelta(minutes=2)
     store.record([MetricSample(metric, "b", 2.0, status="RUNNING")], observed_at=t0 + timedelta(minutes=1))
-    store.record(
-        [MetricSample(metric, "a", 1.0, threshold=0.5, breached=True)], observed_at=t0, run_id="run-1"
-    )
+    store.record([MetricSample(metric, "a", 1.0, threshold=0.5, breached=True)], observed_at=t0, run_id="run-1")
     rows = store.read([metric])
     assert [(r.subject, r.value, r.status, r.breached, r.run_id) for r in rows] == [
         ("a", 1.0, None, True, "run-1"),
@@ -37,7 +35,7 @@ def test_record_and_read_back_in_time_order(store: MetricsStore) -> None:
 
 def test_recording_the_same_observation_again_replaces_it(store: MetricsStore) -> None:
     metric = f"test.metric_{uuid.uuid4().hex[:8]}"
-    when = datetime.now(timezone.utc)
+    when = datetime.now(UTC)
     store.record([MetricSample(metric, "s", 1.0)], observed_at=when)
     store.record([MetricSample(metric, "s", 3.0, breached=True)], observed_at=when)  # a retried task
     rows = store.read([metric])
@@ -46,7 +44,7 @@ def test_recording_the_same_observation_again_replaces_it(store: MetricsStore) -
 
 def test_prune_deletes_only_old_observations(store: MetricsStore) -> None:
     metric = f"test.metric_{uuid.uuid4().hex[:8]}"
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     store.record([MetricSample(metric, "old", 1.0)], observed_at=now - timedelta(days=40))
     store.record([MetricSample(metric, "new", 1.0)], observed_at=now)
     assert store.prune(timedelta(days=30)) >= 1
