@@ -36,7 +36,8 @@ with DAG(
 ) as dag:
     KafkaToS3Operator.partial(
         task_id="stage_topic",
-        group_id="bcdc-stage",
+        # Variable stage_group_id: a fresh group re-stages each topic from its start (benchmarks, rebuilds)
+        group_id="{{ var.value.get('stage_group_id', 'bcdc-stage') }}",
         bucket_name="{{ var.value.get('landing_bucket', 'banking-landing') }}",
         kafka_config_id="kafka_default",
         aws_conn_id="aws_default",
