@@ -16,6 +16,7 @@ from airflow.sdk import DAG, Param
 
 from banking_cdc.assets import BRONZE
 from banking_cdc.transfers.landing_replay import LandingReplayOperator
+from banking_cdc.utils.alerts import pipeline_deadline
 from banking_cdc.utils.dbt_project import DUCKDB_POOL
 
 with DAG(
@@ -27,6 +28,7 @@ with DAG(
     max_active_runs=1,
     tags=["banking-cdc", "operate"],
     default_args={"owner": "banking-cdc", "retries": 2, "retry_delay": timedelta(seconds=15)},
+    deadline=pipeline_deadline("cdc_replay_landing"),
     params={
         "start": Param("2026-01-01T00:00:00+00:00", type="string", description="first landing time (inclusive)"),
         "end": Param("2100-01-01T00:00:00+00:00", type="string", description="end of the range (exclusive)"),

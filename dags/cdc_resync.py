@@ -23,6 +23,7 @@ from banking_cdc.operators.resync import (
     DebeziumIncrementalSnapshotOperator,
     DebeziumSnapshotCompleteSensor,
 )
+from banking_cdc.utils.alerts import pipeline_deadline
 from banking_cdc.utils.dbt_project import AIRFLOW_DBT_VARS, DUCKDB_POOL, cosmos_configs
 
 DBT_PROJECT = Path(__file__).resolve().parents[1] / "banking_dbt"
@@ -37,6 +38,7 @@ with DAG(
     max_active_runs=1,
     tags=["banking-cdc", "operate"],
     default_args={"owner": "banking-cdc", "retries": 2, "retry_delay": timedelta(seconds=20)},
+    deadline=pipeline_deadline("cdc_resync"),
     params={
         "tables": Param(
             ["accounts"],

@@ -16,8 +16,8 @@ execution config replaced:
   deferring try, apache/airflow#71580), see docs/BENCHMARKS.md.
 
 Every variant runs ``--runs`` times, interleaved, under a running scheduler + DAG processor + triggerer +
-API server (started here, each in its own process group, API server on a free loopback port in
-18080-18099, stopped by process group at the end), triggered with ``airflow dags trigger`` and polled in the
+API server (tests/airflow_cluster.py: started here, each in its own session, the API server on a free
+loopback port, stopped by process group at the end), triggered with ``airflow dags trigger`` and polled in the
 metadata DB until it ends. For reference the LOCAL variants also run under ``airflow dags test`` (before
 the scheduler starts: a scheduler would also pick up the test run); WATCHER hangs there. The warehouse
 file is reset from a pristine copy before every run so that every run does the same work (a full build).
@@ -34,25 +34,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import secrets
 import shutil
-import signal
-import socket
-import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from tests.airflow_cluster import ScratchAirflow  # noqa: E402
 from tests.dbt.bronze_fixture import load_bronze, synthesize  # noqa: E402
 
 AIRFLOW_BIN = Path(sys.executable).parent
@@ -159,154 +155,38 @@ def ensure_dbt_venv(rebuild: bool) -> dict[str, Any]:
 # --- the scratch Airflow ------------------------------------------------------------------------------------
 
 
-def free_port(first: int = 18080, last: int = 18099) -> int:
-    for port in range(first, last + 1):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise SystemExit(f"no free port in {first}-{last}")
-
-
-def airflow_env(scratch: Path, warehouse: Path, port: int) -> dict[str, str]:
-    """The environment of every Airflow command: the parent's, minus its Airflow settings, plus the scratch ones."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW")}
-    home = scratch / "airflow"
-    env.update(
-        {
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-            "AIRFLOW__CORE__DAGS_FOLDER": str(scratch / "dags"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-            "AIRFLOW__API__HOST": "127.0.0.1",
-            "AIRFLOW__API__PORT": str(port),
-            "AIRFLOW__API__SECRET_KEY": secrets.token_hex(16),
-            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
-            "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
-            "AIRFLOW__COSMOS__CACHE_DIR": str(scratch / "cosmos-cache"),
-            "AIRFLOW_CONN_DUCKDB_DEFAULT": json.dumps({"conn_type": "duckdb", "host": str(warehouse)}),
-            "AIRFLOW_VAR_WAREHOUSE_BACKEND": "duckdb",
-            "PATH": f"{AIRFLOW_BIN}{os.pathsep}{env.get('PATH', '')}",
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
-        }
-    )
-    return env
-
-
-def airflow(env: dict[str, str], *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [str(AIRFLOW_BIN / "airflow"), *args], env=env, capture_output=True, text=True, timeout=timeout
-    )
-    if result.returncode != 0:
-        raise SystemExit(f"airflow {' '.join(args)} failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
-    return result
-
-
-class Components:
-    """Scheduler, DAG processor, triggerer and API server, each in its own process group."""
-
-    NAMES = (("api-server",), ("scheduler",), ("dag-processor",), ("triggerer",))
-
-    def __init__(self, env: dict[str, str], logs: Path) -> None:
-        self.env, self.logs = env, logs
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
-
-    def start(self) -> None:
-        self.logs.mkdir(parents=True, exist_ok=True)
-        for args in self.NAMES:
-            out = (self.logs / f"{args[0]}.log").open("ab")
-            self.procs[args[0]] = subprocess.Popen(
-                [str(AIRFLOW_BIN / "airflow"), *args],
-                env=self.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        log("started " + ", ".join(f"{name} (pid {proc.pid})" for name, proc in self.procs.items()))
-
-    def check_alive(self) -> None:
-        for name, proc in self.procs.items():
-            if proc.poll() is not None:
-                tail = (self.logs / f"{name}.log").read_text(errors="replace")[-3000:]
-                raise SystemExit(f"airflow {name} exited with {proc.returncode}:\n{tail}")
-
-    def stop(self) -> None:
-        """SIGTERM each process group, SIGKILL what is left after 30 s, then any stray process of our AIRFLOW_HOME."""
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        deadline = time.monotonic() + 30
-        for proc in self.procs.values():
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-            for sig in (signal.SIGKILL,):
-                try:
-                    os.killpg(proc.pid, sig)  # the group may still hold workers after its leader exited
-                except ProcessLookupError:
-                    pass
-            proc.wait()
-        kill_strays(self.env["AIRFLOW_HOME"])
-        self.procs.clear()
-
-
-def kill_strays(airflow_home: str) -> None:
-    """Kill processes started for this scratch AIRFLOW_HOME (its path is unique) that left their group."""
-    needle = f"AIRFLOW_HOME={airflow_home}\0".encode()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            if needle in (entry / "environ").read_bytes():
-                os.kill(int(entry.name), signal.SIGKILL)
-                log(f"killed stray process {entry.name}")
-        except (OSError, ProcessLookupError):
-            continue
+def scratch_airflow(scratch: Path, warehouse: Path) -> ScratchAirflow:
+    """The scratch Airflow of this benchmark: its own DAGs folder and warehouse, none of the stack's connections."""
+    env = {
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW_CONN_DUCKDB_DEFAULT": json.dumps({"conn_type": "duckdb", "host": str(warehouse)}),
+        "AIRFLOW_VAR_WAREHOUSE_BACKEND": "duckdb",
+    }
+    return ScratchAirflow(scratch, scratch / "dags", env, inherit_connections=False)
 
 
 # --- metadata DB ---------------------------------------------------------------------------------------------
-
-
-def query(db: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    for attempt in range(20):
-        try:
-            with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as conn:
-                return conn.execute(sql, params).fetchall()
-        except sqlite3.OperationalError as exc:  # locked by a writer for longer than the timeout
-            if attempt == 19:
-                raise
-            log(f"metadata DB busy ({exc}); retrying")
-            time.sleep(1)
-    return []
 
 
 def parse_ts(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-def collect(db: Path, variant: str, how: str, dag_id: str, run_id: str, wall: float | None = None) -> Run:
+def collect(
+    airflow: ScratchAirflow, variant: str, how: str, dag_id: str, run_id: str, wall: float | None = None
+) -> Run:
     """The finished run's timings from the metadata DB; exits with the failed tasks' log tails if it failed."""
-    (state, queued_at, end_date) = query(
-        db, "SELECT state, queued_at, end_date FROM dag_run WHERE dag_id = ? AND run_id = ?", dag_id, run_id
+    (state, queued_at, end_date) = airflow.query(
+        "SELECT state, queued_at, end_date FROM dag_run WHERE dag_id = ? AND run_id = ?", dag_id, run_id
     )[0]
-    tis = query(
-        db,
+    tis = airflow.query(
         "SELECT task_id, state, start_date, end_date, try_number FROM task_instance WHERE dag_id = ? AND run_id = ?",
         dag_id,
         run_id,
     )
     failed = [row for row in tis if row[1] != "success"]
     if state != "success" or failed:
-        home = db.parent
+        home = airflow.home
         tails = []
         for task_id, task_state, *_rest, try_number in failed:
             logs = sorted(home.glob(f"logs/dag_id={dag_id}/run_id={run_id}/task_id={task_id}/**/*.log"))
@@ -335,60 +215,13 @@ def reset_warehouse(pristine: Path, warehouse: Path) -> None:
     shutil.copyfile(pristine, warehouse)
 
 
-def wait_until_ready(
-    env: dict[str, str], db: Path, dag_ids: list[str], components: Components, timeout: float = 300
-) -> None:
-    """Wait for the Execution API to answer, the scheduler, triggerer and DAG processor jobs to run, and the
-    DAG processor to have parsed every variant since it started (a task queued before the API answers fails)."""
-    import urllib.request
-
-    started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
-    url = env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"].rstrip("/") + "/health"
-    deadline = time.monotonic() + timeout
-    waiting = "the Execution API"
-    while time.monotonic() < deadline:
-        components.check_alive()
-        time.sleep(2)
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                response.read()
-        except OSError:
-            waiting = f"the Execution API ({url})"
-            continue
-        try:
-            jobs = {row[0] for row in query(db, "SELECT job_type FROM job WHERE state = 'running'")}
-            parsed = {
-                row[0]
-                for row in query(db, "SELECT dag_id FROM dag WHERE last_parsed_time >= ?", started)
-                if row[0] in dag_ids
-            }
-        except sqlite3.OperationalError:
-            continue
-        missing = {"SchedulerJob", "TriggererJob", "DagProcessorJob"} - jobs
-        if missing:
-            waiting = f"running jobs {sorted(missing)}"
-        elif set(dag_ids) - parsed:
-            waiting = f"the DAG processor to parse {sorted(set(dag_ids) - parsed)}"
-        else:
-            return
-    raise SystemExit(f"Airflow not ready within {timeout:.0f}s: waiting for {waiting} (see {components.logs})")
-
-
-def run_scheduled(env: dict[str, str], db: Path, components: Components, variant: str, number: int) -> Run:
+def run_scheduled(airflow: ScratchAirflow, variant: str, number: int) -> Run:
     dag_id, run_id = f"bench_{variant}", f"bench_{variant}_{number}_{int(time.time())}"
     began = time.perf_counter()
-    airflow(env, "dags", "trigger", dag_id, "--run-id", run_id)
-    deadline = time.monotonic() + 1800
-    while time.monotonic() < deadline:
-        components.check_alive()
-        rows = query(db, "SELECT state FROM dag_run WHERE dag_id = ? AND run_id = ?", dag_id, run_id)
-        if rows and rows[0][0] in ("success", "failed"):
-            break
-        time.sleep(1)
-    else:
-        raise SystemExit(f"{dag_id} run {run_id} did not end within 30 minutes")
+    airflow.trigger(dag_id, run_id)
+    airflow.wait_for_run(dag_id, run_id, timeout=1800)
     polled = time.perf_counter() - began
-    run = collect(db, variant, "scheduler", dag_id, run_id)
+    run = collect(airflow, variant, "scheduler", dag_id, run_id)
     log(
         f"{variant} under the scheduler: {run.wall:.1f}s queued->end ({polled:.1f}s CLI trigger->seen ended), "
         f"{run.tasks} tasks, mean task {statistics.mean(run.task_durations):.2f}s"
@@ -396,23 +229,23 @@ def run_scheduled(env: dict[str, str], db: Path, components: Components, variant
     return run
 
 
-def run_dags_test(env: dict[str, str], db: Path, variant: str) -> Run:
+def run_dags_test(airflow: ScratchAirflow, variant: str) -> Run:
     dag_id = f"bench_{variant}"
-    before = {row[0] for row in query(db, "SELECT run_id FROM dag_run WHERE dag_id = ?", dag_id)}
+    before = {row[0] for row in airflow.query("SELECT run_id FROM dag_run WHERE dag_id = ?", dag_id)}
     began = time.perf_counter()
     result = subprocess.run(
         [str(AIRFLOW_BIN / "airflow"), "dags", "test", dag_id],
-        env=env,
+        env=airflow.env,
         capture_output=True,
         text=True,
         timeout=1800,
     )
     wall = time.perf_counter() - began
-    after = query(db, "SELECT run_id FROM dag_run WHERE dag_id = ? ORDER BY id", dag_id)
+    after = airflow.query("SELECT run_id FROM dag_run WHERE dag_id = ? ORDER BY id", dag_id)
     new = [row[0] for row in after if row[0] not in before]
     if result.returncode != 0 or not new:
         raise SystemExit(f"airflow dags test {dag_id} failed:\n{(result.stdout + result.stderr)[-5000:]}")
-    run = collect(db, variant, "dags test", dag_id, new[-1], wall=wall)
+    run = collect(airflow, variant, "dags test", dag_id, new[-1], wall=wall)
     log(
         f"{variant} under `airflow dags test`: {run.wall:.1f}s (whole command), {run.tasks} tasks, "
         f"mean task {statistics.mean(run.task_durations):.2f}s"
@@ -507,27 +340,24 @@ def main() -> int:
         )
         (scratch / "dags" / f"bench_{name}.py").write_text(text)
 
-    env = airflow_env(scratch, warehouse, free_port())
-    db = scratch / "airflow" / "airflow.db"
-    airflow(env, "db", "migrate")
-    airflow(env, "pools", "set", "duckdb_writer", "1", "DuckDB allows one writer")
-    components = Components(env, scratch / "logs")
+    airflow = scratch_airflow(scratch, warehouse)
+    airflow.migrate()
     runs: list[Run] = []
     try:
         # reference: `airflow dags test` of the LOCAL variants, before any scheduler runs
         for _ in range(args.test_runs):
             for name in (n for n in variants if not n.startswith("watcher")):
                 reset_warehouse(pristine, warehouse)
-                runs.append(run_dags_test(env, db, name))
-        components.start()
-        wait_until_ready(env, db, [f"bench_{name}" for name in variants], components)
+                runs.append(run_dags_test(airflow, name))
+        airflow.start()
+        airflow.wait_until_ready([f"bench_{name}" for name in variants])
         log("Airflow ready: Execution API up, scheduler/triggerer/DAG processor running, variants parsed")
         for number in range(1, args.runs + 1):
             for name in variants:
                 reset_warehouse(pristine, warehouse)
-                runs.append(run_scheduled(env, db, components, name, number))
+                runs.append(run_scheduled(airflow, name, number))
     finally:
-        components.stop()
+        airflow.stop()
         log("components stopped")
         if not args.keep:
             shutil.rmtree(scratch, ignore_errors=True)
