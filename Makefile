@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help bootstrap stack-up stack-down stack-status stack-logs demo test test-unit lint dbt-manifest dbt-manifest-check dbt-build constraints clean
+.PHONY: help bootstrap stack-up stack-down stack-status stack-logs demo demo-clean test test-unit lint dbt-manifest dbt-manifest-check dbt-build constraints clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -24,8 +24,11 @@ stack-status: ## state and health of each service
 stack-logs: ## last lines of every service log
 	dev/stack logs
 
-demo: ## stack up, run the cdc_stack_health DAG, print the status (full demo: later issue)
-	dev/demo.sh
+demo: ## the whole pipeline end to end under a local Airflow, with a summary (DEMO_ARGS="--duration 60 --rate 50")
+	dev/demo.sh $(DEMO_ARGS)
+
+demo-clean: ## stop the stack and delete the demo's state
+	dev/demo.sh --clean
 
 test: ## the whole test suite against the real services (starts/stops the stack as needed)
 	dev/test.sh
