@@ -62,7 +62,7 @@ def consumer_lag_samples(consumer: Any, group_id: str, topics: Sequence[str], ti
             log.error("Kafka topic %s does not exist (group %s)", topic, group_id)
             samples.append(MetricSample("kafka.consumer_lag", f"{group_id}/{topic}", None, status=MISSING))
             continue
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a service failure is recorded as UNREACHABLE
             _unreachable(f"Kafka (group {group_id}, topic {topic})", exc)
             samples.append(MetricSample("kafka.consumer_lag", f"{group_id}/{topic}", None, status=UNREACHABLE))
             continue
@@ -95,7 +95,7 @@ def collect_consumer_lag(
         try:
             hook = KafkaConsumerHook(topics=list(topics), kafka_config_id=kafka_config_id)
             consumer = hook._get_client(group_consumer_config(hook, group_id))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a service failure is recorded as UNREACHABLE
             _unreachable(f"Kafka (connection {kafka_config_id})", exc)
             samples.extend(
                 MetricSample("kafka.consumer_lag", f"{group_id}/{t}", None, status=UNREACHABLE) for t in topics
@@ -134,7 +134,7 @@ def collect_replication_slots(slots: Sequence[str], *, postgres_conn_id: str = "
                 rows = {row[0]: row for row in cur.fetchall()}
         finally:
             conn.close()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - a service failure is recorded as UNREACHABLE
         _unreachable(f"PostgreSQL (connection {postgres_conn_id})", exc)
         return [
             sample
@@ -204,7 +204,7 @@ def collect_connector_states(
                 continue
             log.error("Connector %s does not exist on Kafka Connect", name)
             status = None
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a service failure is recorded as UNREACHABLE
             _unreachable(f"Kafka Connect (connection {kafka_connect_conn_id}, connector {name})", exc)
             samples.append(MetricSample("connect.connector_state", name, 0.0, status=UNREACHABLE))
             continue
@@ -314,7 +314,7 @@ def collect_unloaded_landing(
     try:
         client = S3Hook(aws_conn_id=aws_conn_id).get_conn()
         listed = {t: list_landing_objects(client, bucket, f"{landing_prefix.strip('/')}/{t}/") for t in topics}
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - a service failure is recorded as UNREACHABLE
         _unreachable(f"object store (connection {aws_conn_id}, bucket {bucket})", exc)
         return unreachable()
     if query is None:
@@ -324,7 +324,7 @@ def collect_unloaded_landing(
         prefix = f"{landing_prefix.strip('/')}/{topic}/"
         try:
             loaded = {row[0] for row in query(_ledger_sql(backend, "keys"), [f"{prefix}%"])}
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a service failure is recorded as UNREACHABLE
             _unreachable(f"warehouse {backend} (bronze load ledger)", exc)
             return unreachable()
         unloaded = {key: size for key, size in listed[topic].items() if key not in loaded}
@@ -362,7 +362,7 @@ def collect_bronze_throughput(
         seconds = (now - start).total_seconds()
         try:
             rows = query(_ledger_sql(backend, "rows"), [start.timestamp(), now.timestamp()])
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a service failure is recorded as UNREACHABLE
             _unreachable(f"warehouse {backend} (bronze load ledger)", exc)
             return [MetricSample("bronze.load_rows_per_s", t, None, status=UNREACHABLE) for t in tables.values()]
         loaded = sum(int(n or 0) for name, n in rows if str(name).lower() == table)
@@ -401,7 +401,7 @@ def collect_gold_freshness(
         )
         try:
             ((newest_ms,),) = query(sql, [])
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any warehouse error is recorded, never raised
             if "does not exist" in str(exc).lower():
                 log.error("Gold table %s does not exist in the %s warehouse", model, backend)
                 samples.append(MetricSample("gold.freshness_seconds", model, None, status=MISSING))

@@ -11,6 +11,7 @@ recorded as ``UNREACHABLE``; the task only fails when the metrics table itself c
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,9 +19,9 @@ from airflow.sdk import BaseOperator, Context
 
 from banking_cdc.exceptions import BankingCdcError
 from banking_cdc.monitoring import collectors
-from banking_cdc.monitoring.airflow_metrics import emit
 from banking_cdc.monitoring.config import MonitoringConfig
 from banking_cdc.monitoring.metrics import breaches, verdict
+from banking_cdc.monitoring.observe import observe
 from banking_cdc.utils.capture_config import CaptureConfig
 from banking_cdc.utils.metrics_store import METRICS_CONN_ID, MetricSample, MetricsStore
 
@@ -123,16 +124,21 @@ class CollectPipelineMetricsOperator(BaseOperator):
         from banking_cdc.utils.warehouse import warehouse_backend
 
         backend = warehouse_backend(self.warehouse_backend)
-        previous = self._previous_observations("bronze.load_rows_per_s", now - timedelta(seconds=config.max_window_seconds))
+        window_start = now - timedelta(seconds=config.max_window_seconds)
+        previous = self._previous_observations("bronze.load_rows_per_s", window_start)
         tables = {table: capture.topic(table) for table in capture.source.tables}
-        try:
-            with collectors.open_warehouse(
-                backend, duckdb_conn_id=self.duckdb_conn_id, snowflake_conn_id=self.snowflake_conn_id
-            ) as query:
-                return self._warehouse_samples(config, backend, topics, tables, query, previous, now)
-        except Exception as exc:  # the warehouse could not be opened (locked, missing, unreachable)
-            self.log.error("Warehouse %s is unreachable: %s: %s", backend, type(exc).__name__, exc)
-            return self._warehouse_samples(config, backend, topics, tables, None, previous, now)
+        with ExitStack() as stack:
+            query: collectors.Query | None
+            try:
+                query = stack.enter_context(
+                    collectors.open_warehouse(
+                        backend, duckdb_conn_id=self.duckdb_conn_id, snowflake_conn_id=self.snowflake_conn_id
+                    )
+                )
+            except Exception as exc:  # noqa: BLE001 - locked, missing or unreachable: recorded as UNREACHABLE
+                self.log.error("Warehouse %s is unreachable: %s: %s", backend, type(exc).__name__, exc)
+                query = None
+            return self._warehouse_samples(config, backend, topics, tables, query, previous, now)
 
     def _warehouse_samples(
         self,
@@ -167,20 +173,19 @@ class CollectPipelineMetricsOperator(BaseOperator):
         config = MonitoringConfig.load(self.config_path)
         capture = CaptureConfig.load(self.capture_config_path)
         now = datetime.now(UTC)
-        samples = collectors.apply_thresholds(
-            collectors.timed(self.family, lambda: self.collect(config, capture, now)), config
-        )
-        run_id = context.get("run_id")
-        written = MetricsStore(self.metrics_conn_id).record(samples, observed_at=now, run_id=run_id)
-        gauges = emit(samples, collector=self.task_id)
+        raw = collectors.timed(self.family, lambda: self.collect(config, capture, now))
+        samples = observe(
+            raw, config, store=MetricsStore(self.metrics_conn_id), collector=self.task_id,
+            observed_at=now, run_id=context.get("run_id"),
+        )  # fmt: skip
         found = breaches(samples)
         for line in found:
             self.log.warning("Breach: %s", line)
         self.log.info(
-            "Recorded %d %s observations at %s (%d gauges emitted, %d breaches)",
-            written, self.family, now.isoformat(), gauges, len(found),
+            "Recorded %d %s observations at %s (also as Airflow gauges), %d breaches",
+            len(samples), self.family, now.isoformat(), len(found),
         )  # fmt: skip
-        return {"family": self.family, "observed_at": now.isoformat(), "samples": written, "breaches": found}
+        return {"family": self.family, "observed_at": now.isoformat(), "samples": len(samples), "breaches": found}
 
 
 class PrepareMetricsTableOperator(BaseOperator):
