@@ -42,7 +42,8 @@ def _mapping(key: str, value: Any, allowed: set[str]) -> dict[str, Any]:
         raise MonitoringConfigError(f"{key} must be a mapping, got {type(value).__name__}")
     unknown = sorted(set(value) - allowed)
     if unknown:
-        raise MonitoringConfigError(f"{key}: unknown key(s) {', '.join(f'{key}.{k}' for k in unknown)}")
+        prefix = "" if key == "monitoring.yaml" else f"{key}."
+        raise MonitoringConfigError(f"{key}: unknown key(s) {', '.join(prefix + k for k in unknown)}")
     return value
 
 
