@@ -1,0 +1,79 @@
+"""cdc_monitoring under `airflow dags test` on a healthy pipeline: the run succeeds and every metric is recorded.
+
+Healthy means: the connector RUNNING, the stage group caught up, every landing file in bronze, gold built
+by dbt from that bronze (the real chain: source -> Debezium -> Kafka -> landing -> DuckDB bronze -> dbt).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from banking_cdc.monitoring.metrics import GOLD_MODELS, METRICS
+from banking_cdc.transfers.kafka_to_s3 import KafkaToS3Operator
+from banking_cdc.transfers.s3_to_duckdb import S3ToDuckDBBronzeOperator
+from banking_cdc.utils.capture_config import CaptureConfig
+from banking_cdc.utils.metrics_store import MetricsStore
+from tests.dags.dag_test_runner import run_dag_test
+from tests.source_changes import change_every_table, wait_for_backlog
+
+pytestmark = pytest.mark.integration
+
+CAPTURE = CaptureConfig.load()
+TOPICS = [CAPTURE.topic(table) for table in CAPTURE.source.tables]
+
+
+def test_monitoring_run_on_a_healthy_pipeline_records_every_metric(
+    airflow_db: Path, capture_ready: dict[str, object], tmp_path: Path
+) -> None:
+    from banking_cdc.hooks.kafka_connect import KafkaConnectHook
+
+    KafkaConnectHook().wait_for_connector_running(CAPTURE.connector.name, expected_tasks=1, timeout=120)
+    change_every_table()
+    wait_for_backlog(TOPICS, "bcdc-stage")
+    for topic in TOPICS:  # the stage DAG's work: the group catches up, files land
+        KafkaToS3Operator(
+            task_id="stage", topics=[topic], group_id="bcdc-stage", bucket_name="banking-landing", deferrable=False
+        ).execute(context={})  # type: ignore[arg-type]
+    S3ToDuckDBBronzeOperator(task_id="load", bucket_name="banking-landing").execute(context={})  # type: ignore[arg-type]
+    database = Path(json.loads(os.environ["AIRFLOW_CONN_DUCKDB_DEFAULT"])["host"])
+    # dbt in its own process, like a Cosmos task: DuckDB allows one process at a time, and it must be gone
+    # before the monitoring DAG opens the warehouse
+    project = Path(__file__).resolve().parents[2] / "banking_dbt"
+    subprocess.run(
+        [str(Path(sys.executable).parent / "dbt"), "build", "--resource-type", "model", "--resource-type", "snapshot",
+         "--project-dir", str(project), "--profiles-dir", str(project), "--target", "duckdb",
+         "--target-path", str(tmp_path / "dbt"), "--log-path", str(tmp_path / "dbt"), "--quiet"],
+        env={**os.environ, "BCDC_DUCKDB_PATH": str(database)}, check=True, timeout=600,
+    )  # fmt: skip
+    with duckdb.connect(str(database), read_only=True) as conn:
+        assert conn.execute("SELECT count(*) FROM gold.fct_transactions").fetchone()[0] > 0
+
+    output = run_dag_test("cdc_monitoring")
+    run_id = re.search(r"DagRun Finished: dag_id=cdc_monitoring, .*?run_id=([^,\s]+)", output)[1]  # type: ignore[index]
+
+    rows = [row for row in MetricsStore().read() if row.run_id == run_id]
+    assert {row.metric for row in rows} == set(METRICS)
+    breached = [(r.metric, r.subject, r.value, r.status) for r in rows if r.breached]
+    assert breached == []
+    by = {(row.metric, row.subject): row for row in rows}
+    assert {s for m, s in by if m == "gold.freshness_seconds"} == set(GOLD_MODELS)
+    assert by[("connect.connector_state", CAPTURE.connector.name)].status == "RUNNING"
+    assert by[("postgres.slot_active", CAPTURE.connector.config["slot.name"])].value == 1.0
+    assert by[("postgres.slot_retained_wal_bytes", CAPTURE.connector.config["slot.name"])].status == "reserved"
+    assert {s for m, s in by if m == "kafka.consumer_lag"} == {
+        f"bcdc-stage/{topic}/{p}" for topic, count in CAPTURE.topic_partitions().items() for p in range(count)
+    }
+    assert {by[("landing.unloaded_files", topic)].value for topic in TOPICS} == {0.0}
+    for model in GOLD_MODELS:  # built minutes ago at most; a model with no row yet (no posted money) is EMPTY
+        row = by[("gold.freshness_seconds", model)]
+        assert (row.value is not None and 0 <= row.value < 600) or (row.value, row.status) == (None, "EMPTY"), row
+    assert by[("gold.freshness_seconds", "fct_transactions")].value is not None
+    print({f"{m} {s}": r.value for (m, s), r in sorted(by.items())})
