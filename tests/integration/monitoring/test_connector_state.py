@@ -52,7 +52,9 @@ def test_stopped_paused_and_resumed_connector_are_recorded(store: MetricsStore, 
 
 def test_unreachable_connect_is_recorded_not_raised(store: MetricsStore, monkeypatch: pytest.MonkeyPatch) -> None:
     # a worker on a closed port: the collector records UNREACHABLE (and logs the service) instead of raising
-    monkeypatch.setenv("AIRFLOW_CONN_KAFKA_CONNECT_CLOSED", '{"conn_type": "kafka_connect", "host": "127.0.0.1", "port": 9}')
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_KAFKA_CONNECT_CLOSED", '{"conn_type": "kafka_connect", "host": "127.0.0.1", "port": 9}'
+    )
     run_id = new_run_id()
     result = CollectPipelineMetricsOperator(
         task_id="connector_state", family="connect", kafka_connect_conn_id="kafka_connect_closed"

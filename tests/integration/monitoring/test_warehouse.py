@@ -86,9 +86,7 @@ def test_unloaded_files_throughput_and_freshness_are_recorded(
     assert set(freshness) == set(GOLD_MODELS)
     assert freshness["fct_transactions"].value is not None and 119 <= freshness["fct_transactions"].value < 180
     assert (freshness["fct_daily_activity"].value, freshness["fct_daily_activity"].status) == (None, "EMPTY")
-    assert {freshness[m].status for m in ("dim_customers", "dim_accounts", "fct_daily_account_balances")} == {
-        "MISSING"
-    }
+    assert {freshness[m].status for m in ("dim_customers", "dim_accounts", "fct_daily_account_balances")} == {"MISSING"}
     assert "landing.unloaded_files bank.public.accounts = 2 (> threshold 1)" in first["breaches"]
 
     # one file loaded between two observations: rows/s = its rows / seconds between the observations

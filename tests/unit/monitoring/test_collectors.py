@@ -77,7 +77,10 @@ def test_throughput_is_rows_since_the_previous_observation_per_second() -> None:
         return [("accounts", 120), ("transactions", 900)]
 
     tables = {"accounts": "bank.public.accounts", "transactions": "bank.public.transactions", "customers": "c"}
-    previous = {"bank.public.accounts": now - timedelta(seconds=60), "bank.public.transactions": now - timedelta(days=1)}
+    previous = {
+        "bank.public.accounts": now - timedelta(seconds=60),
+        "bank.public.transactions": now - timedelta(days=1),
+    }
     samples = collect_bronze_throughput(tables, query, previous, now=now, max_window=timedelta(seconds=300))
     assert {s.subject: s.value for s in samples} == {
         "bank.public.accounts": 2.0,  # 120 rows in the 60 s since the previous observation

@@ -25,7 +25,9 @@ def test_packaged_config_loads_with_a_threshold_entry_for_every_metric() -> None
 
 
 def test_per_subject_thresholds_override_the_default() -> None:
-    config = MonitoringConfig.from_dict({"thresholds": {"gold.freshness_seconds": {"default": 60, "fct_daily_activity": 900}}})
+    config = MonitoringConfig.from_dict(
+        {"thresholds": {"gold.freshness_seconds": {"default": 60, "fct_daily_activity": 900}}}
+    )
     assert config.threshold("gold.freshness_seconds", "dim_customers") == 60
     assert config.threshold("gold.freshness_seconds", "fct_daily_activity") == 900
     assert config.threshold("kafka.consumer_lag", "x") is None  # not configured: never alerts on the value
@@ -65,7 +67,9 @@ def _with(change: dict[str, object]) -> dict[str, object]:
     ],
 )
 def test_a_bad_key_fails_naming_it(change: dict[str, object], message: str) -> None:
-    with pytest.raises(MonitoringConfigError, match=message.replace(".", r"\.").replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(
+        MonitoringConfigError, match=message.replace(".", r"\.").replace("(", r"\(").replace(")", r"\)")
+    ):
         MonitoringConfig.from_dict(_with(change))
 
 
@@ -75,5 +79,5 @@ def test_load_reads_a_file(tmp_path: Path) -> None:
     config = MonitoringConfig.load(path)
     assert (config.retention_days, config.threshold("kafka.consumer_lag", "g/t/0")) == (7, 10)
     path.write_text("- not a mapping\n")
-    with pytest.raises(MonitoringConfigError, match="monitoring.yaml must be a mapping"):
+    with pytest.raises(MonitoringConfigError, match=r"monitoring\.yaml must be a mapping"):
         MonitoringConfig.load(path)
