@@ -2,6 +2,8 @@
 
 Healthy means: the connector RUNNING, the stage group caught up, every landing file in bronze, gold built
 by dbt from that bronze (the real chain: source -> Debezium -> Kafka -> landing -> DuckDB bronze -> dbt).
+The run has Airflow's OpenTelemetry metrics on, exporting to an OTLP/HTTP receiver in the test, which
+checks that the gauges arrive under their documented names.
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ import os
 import re
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import duckdb
@@ -30,8 +35,44 @@ CAPTURE = CaptureConfig.load()
 TOPICS = [CAPTURE.topic(table) for table in CAPTURE.source.tables]
 
 
+@pytest.fixture
+def otlp_gauges(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[tuple[str, str | None], float]]:
+    """An OTLP/HTTP metrics receiver on loopback; Airflow's OTel metrics point at it. Yields received gauges."""
+    from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
+
+    gauges: dict[tuple[str, str | None], float] = {}
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            request = metrics_service_pb2.ExportMetricsServiceRequest.FromString(body)
+            for resource in request.resource_metrics:
+                for scope in resource.scope_metrics:
+                    for metric in scope.metrics:
+                        for point in metric.gauge.data_points:
+                            subject = {a.key: a.value.string_value for a in point.attributes}.get("subject")
+                            gauges[(metric.name, subject)] = point.as_double or float(point.as_int)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.end_headers()
+            self.wfile.write(metrics_service_pb2.ExportMetricsServiceResponse().SerializeToString())
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    for key, value in {"OTEL_ON": "True", "OTEL_HOST": "127.0.0.1", "OTEL_PORT": str(server.server_port),
+                       "OTEL_SSL_ACTIVE": "False", "OTEL_INTERVAL_MILLISECONDS": "1000"}.items():  # fmt: skip
+        monkeypatch.setenv(f"AIRFLOW__METRICS__{key}", value)
+    yield gauges
+    server.shutdown()
+    server.server_close()
+
+
 def test_monitoring_run_on_a_healthy_pipeline_records_every_metric(
-    airflow_db: Path, capture_ready: dict[str, object], tmp_path: Path
+    airflow_db: Path, capture_ready: dict[str, object], tmp_path: Path, otlp_gauges: dict[tuple[str, str | None], float]
 ) -> None:
     from banking_cdc.hooks.kafka_connect import KafkaConnectHook
 
@@ -77,3 +118,15 @@ def test_monitoring_run_on_a_healthy_pipeline_records_every_metric(
         assert (row.value is not None and 0 <= row.value < 600) or (row.value, row.status) == (None, "EMPTY"), row
     assert by[("gold.freshness_seconds", "fct_transactions")].value is not None
     print({f"{m} {s}": r.value for (m, s), r in sorted(by.items())})
+
+    # the same observations reached Airflow's metrics (OpenTelemetry), tagged and per subject
+    slot = CAPTURE.connector.config["slot.name"]
+    assert otlp_gauges[("airflow.bcdc.connect.connector_state", CAPTURE.connector.name)] == 1.0
+    assert otlp_gauges[(f"airflow.bcdc.connect.task_state.{CAPTURE.connector.name}.0", None)] == 1.0
+    assert otlp_gauges[("airflow.bcdc.postgres.slot_active", slot)] == 1.0
+    assert otlp_gauges[(f"airflow.bcdc.postgres.slot_retained_wal_bytes.{slot}", None)] > 0
+    assert otlp_gauges[("airflow.bcdc.kafka.consumer_lag.bcdc-stage.bank__public__accounts.0", None)] == 0.0
+    assert ("airflow.bcdc.gold.freshness_seconds", "fct_transactions") in otlp_gauges
+    assert ("airflow.bcdc.landing.unloaded_files", TOPICS[0]) in otlp_gauges
+    assert ("airflow.bcdc.bronze.load_rows_per_s", TOPICS[0]) in otlp_gauges
+    assert otlp_gauges[("airflow.bcdc.monitoring.breaches.warehouse", None)] == 0.0
