@@ -8,6 +8,8 @@ checks that the gauges arrive under their documented names.
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import os
 import re
@@ -17,6 +19,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -130,3 +133,51 @@ def test_monitoring_run_on_a_healthy_pipeline_records_every_metric(
     assert ("airflow.bcdc.landing.unloaded_files", TOPICS[0]) in otlp_gauges
     assert ("airflow.bcdc.bronze.load_rows_per_s", TOPICS[0]) in otlp_gauges
     assert otlp_gauges[("airflow.bcdc.monitoring.breaches.warehouse", None)] == 0.0
+
+
+def test_a_stopped_connector_fails_the_verdict_and_emails_the_breach(
+    airflow_db: Path, capture_ready: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    from tests.integration.monitoring.conftest import set_connector, settled
+
+    received: list[Any] = []
+
+    class Sink:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            received.append(envelope)
+            return "250 OK"
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    smtp = Controller(Sink(), hostname="127.0.0.1", port=port)
+    smtp.start()
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SMTP_DEFAULT",
+        json.dumps({"conn_type": "smtp", "host": "127.0.0.1", "port": port,
+                    "extra": {"disable_tls": True, "disable_ssl": True}}),
+    )  # fmt: skip
+    set_connector("stop", "STOPPED")
+    try:
+        result = subprocess.run(
+            [str(Path(sys.executable).parent / "airflow"), "dags", "test", "cdc_monitoring"],
+            capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+    finally:
+        set_connector("resume", "RUNNING")
+        smtp.stop()
+    output = result.stdout + result.stderr
+    assert re.search(r"DagRun Finished: dag_id=cdc_monitoring.*state=failed", output), output[-3000:]
+    assert len(received) == 1, output[-3000:]
+    message = email.message_from_bytes(received[0].content, policy=email.policy.default)
+    assert message["Subject"].startswith("[banking-cdc] Monitoring alert: cdc_monitoring / manual__")
+    body = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    # both consequences of the stop are listed: the connector, and the slot nobody reads any more
+    assert f"connect.connector_state {CAPTURE.connector.name} = 0 [STOPPED] (&lt; threshold 1)" in body, body
+    assert f"postgres.slot_active {CAPTURE.connector.config['slot.name']} = 0 (&lt; threshold 1)" in body, body
+    assert received[0].rcpt_tos == ["data-oncall@banking-cdc.invalid"]
+    assert settled("RUNNING")

@@ -31,7 +31,7 @@ FAMILIES = ("kafka", "postgres", "connect", "warehouse")
 ALERT_SUBJECT = "[banking-cdc] Monitoring alert: {{ ti.dag_id }} / {{ run_id }}"
 ALERT_BODY = (
     "<p>The banking-cdc monitoring found thresholds breached or services unreachable.</p>"
-    "<pre>{{ exception }}</pre>"
+    "<pre>{{ exception | e }}</pre>"
     "<p>Values: table bcdc_ops.pipeline_metrics (run {{ run_id }}); runbooks in the project README "
     "(Consumer lag, Slot growing, Connector failed).</p>"
 )

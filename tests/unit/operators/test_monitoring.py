@@ -52,4 +52,4 @@ def test_breach_email_goes_to_the_alert_recipients() -> None:
     notifier = breach_email_notifier()
     assert notifier.to == ["data-oncall@banking-cdc.invalid"]
     assert notifier.smtp_conn_id == "smtp_default"
-    assert "{{ exception }}" in ALERT_BODY
+    assert "{{ exception | e }}" in ALERT_BODY
