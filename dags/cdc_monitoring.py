@@ -20,6 +20,7 @@ from banking_cdc.operators.monitoring import (
     PrepareMetricsTableOperator,
     breach_email_notifier,
 )
+from banking_cdc.utils.alerts import pipeline_deadline
 from banking_cdc.utils.dbt_project import DUCKDB_POOL
 
 BUCKET = "{{ var.value.get('landing_bucket', 'banking-landing') }}"
@@ -34,11 +35,15 @@ with DAG(
     dagrun_timeout=timedelta(minutes=5),
     tags=["banking-cdc", "monitoring"],
     default_args={"owner": "banking-cdc", "retries": 2, "retry_delay": timedelta(seconds=10)},
+    deadline=pipeline_deadline("cdc_monitoring"),
     doc_md=__doc__,
 ) as dag:
     prepare = PrepareMetricsTableOperator(task_id="prepare_metrics_table")
     collect = [
-        CollectPipelineMetricsOperator(task_id="kafka_lag", family="kafka"),
+        # the groups of monitoring.yaml, plus the stage's own (Variable stage_group_id, as in cdc_stage)
+        CollectPipelineMetricsOperator(
+            task_id="kafka_lag", family="kafka", group_ids=["{{ var.value.get('stage_group_id', 'bcdc-stage') }}"]
+        ),
         CollectPipelineMetricsOperator(task_id="replication_slot", family="postgres"),
         CollectPipelineMetricsOperator(task_id="connector_state", family="connect"),
         # opens the warehouse (DuckDB: one process at a time)

@@ -62,10 +62,11 @@ class CollectPipelineMetricsOperator(BaseOperator):
     :param duckdb_conn_id: Airflow connection of the DuckDB warehouse.
     :param snowflake_conn_id: Airflow connection of the Snowflake warehouse.
     :param bucket_name: Landing bucket.
+    :param group_ids: Consumer groups watched in addition to ``kafka.group_ids`` of monitoring.yaml.
     :param warehouse_backend: ``duckdb`` or ``snowflake``; ``None`` follows the ``warehouse_backend`` Variable.
     """
 
-    template_fields: Sequence[str] = ("bucket_name", "warehouse_backend")
+    template_fields: Sequence[str] = ("bucket_name", "group_ids", "warehouse_backend")
     ui_color = "#e3f2fd"
 
     def __init__(
@@ -82,6 +83,7 @@ class CollectPipelineMetricsOperator(BaseOperator):
         duckdb_conn_id: str = "duckdb_default",
         snowflake_conn_id: str = "snowflake_default",
         bucket_name: str = "banking-landing",
+        group_ids: Sequence[str] = (),
         warehouse_backend: str | None = None,
         **kwargs: Any,
     ) -> None:
@@ -99,14 +101,16 @@ class CollectPipelineMetricsOperator(BaseOperator):
         self.duckdb_conn_id = duckdb_conn_id
         self.snowflake_conn_id = snowflake_conn_id
         self.bucket_name = bucket_name
+        self.group_ids = list(group_ids)
         self.warehouse_backend = warehouse_backend
 
     def collect(self, config: MonitoringConfig, capture: CaptureConfig, now: datetime) -> list[MetricSample]:
         """Observe this operator's family; never raises for an unreachable service."""
         topics = [capture.topic(table) for table in capture.source.tables]
         if self.family == "kafka":
+            groups = list(dict.fromkeys([*config.group_ids, *(g for g in self.group_ids if g)]))
             return collectors.collect_consumer_lag(
-                config.group_ids, topics, kafka_config_id=self.kafka_config_id, timeout=config.timeout_seconds
+                groups, topics, kafka_config_id=self.kafka_config_id, timeout=config.timeout_seconds
             )
         if self.family == "postgres":
             return collectors.collect_replication_slots(

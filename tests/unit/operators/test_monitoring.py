@@ -53,3 +53,26 @@ def test_breach_email_goes_to_the_alert_recipients() -> None:
     assert notifier.to == ["data-oncall@banking-cdc.invalid"]
     assert notifier.smtp_conn_id == "smtp_default"
     assert "{{ exception | e }}" in ALERT_BODY
+
+
+def test_kafka_collector_watches_the_configured_groups_plus_the_stage_group(monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import UTC, datetime
+
+    from banking_cdc.monitoring import collectors
+    from banking_cdc.monitoring.config import MonitoringConfig
+    from banking_cdc.utils.capture_config import CaptureConfig
+
+    seen: dict[str, Any] = {}
+
+    def fake(group_ids: list[str], topics: list[str], **kwargs: Any) -> list[Any]:
+        seen.update(groups=group_ids, topics=topics)
+        return []
+
+    monkeypatch.setattr(collectors, "collect_consumer_lag", fake)
+    op = CollectPipelineMetricsOperator(task_id="kafka_lag", family="kafka", group_ids=["bcdc-stage", "rebuild-1"])
+    assert "group_ids" in op.template_fields
+    op.collect(MonitoringConfig.load(), CaptureConfig.load(), datetime.now(UTC))
+    assert seen == {
+        "groups": ["bcdc-stage", "rebuild-1"],
+        "topics": ["bank.public.customers", "bank.public.accounts", "bank.public.transactions"],
+    }
