@@ -1,0 +1,57 @@
+"""Monitoring of the CDC pipeline, every minute: observations into bcdc_ops.pipeline_metrics + Airflow metrics.
+
+Records consumer-group lag per partition, the replication slot's retained WAL and wal_status, the
+Debezium connector's and tasks' states, landing files not yet in bronze, bronze rows/s and the
+freshness of every gold model (docs/ARCHITECTURE.md, "Monitoring", lists the metric names). A service
+that is down is recorded as UNREACHABLE without stopping the other collectors. The `verdict` task fails
+when a threshold of include/banking_cdc/config/monitoring.yaml is breached or a service is unreachable,
+listing the breaches, and e-mails them to the recipients of config/alerts.yaml.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import DAG
+
+from banking_cdc.operators.monitoring import (
+    CollectPipelineMetricsOperator,
+    MonitoringVerdictOperator,
+    PrepareMetricsTableOperator,
+    breach_email_notifier,
+)
+from banking_cdc.utils.alerts import pipeline_deadline
+from banking_cdc.utils.dbt_project import DUCKDB_POOL
+
+BUCKET = "{{ var.value.get('landing_bucket', 'banking-landing') }}"
+
+with DAG(
+    dag_id="cdc_monitoring",
+    description="Lag, slot WAL, connector state, unloaded landing files, gold freshness -> metrics table + alerts",
+    schedule=timedelta(minutes=1),
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    dagrun_timeout=timedelta(minutes=5),
+    tags=["banking-cdc", "monitoring"],
+    default_args={"owner": "banking-cdc", "retries": 2, "retry_delay": timedelta(seconds=10)},
+    deadline=pipeline_deadline("cdc_monitoring"),
+    doc_md=__doc__,
+) as dag:
+    prepare = PrepareMetricsTableOperator(task_id="prepare_metrics_table")
+    collect = [
+        # the groups of monitoring.yaml, plus the stage's own (Variable stage_group_id, as in cdc_stage)
+        CollectPipelineMetricsOperator(
+            task_id="kafka_lag", family="kafka", group_ids=["{{ var.value.get('stage_group_id', 'bcdc-stage') }}"]
+        ),
+        CollectPipelineMetricsOperator(task_id="replication_slot", family="postgres"),
+        CollectPipelineMetricsOperator(task_id="connector_state", family="connect"),
+        # opens the warehouse (DuckDB: one process at a time)
+        CollectPipelineMetricsOperator(task_id="warehouse", family="warehouse", bucket_name=BUCKET, pool=DUCKDB_POOL),
+    ]
+    verdict = MonitoringVerdictOperator(
+        task_id="verdict",
+        collector_task_ids=[task.task_id for task in collect],
+        on_failure_callback=breach_email_notifier(),
+    )
+    prepare >> collect >> verdict

@@ -1,0 +1,133 @@
+"""The monitoring metrics: names, units, breach direction, state encodings, and the verdict.
+
+A metric name is ``<family>.<measure>``; its subject says what it is about (a partition, a slot, a
+connector, a topic, a gold model). These names are a contract with the health page and with whoever
+reads the Airflow metrics: change them only together with docs/ARCHITECTURE.md ("Monitoring").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from banking_cdc.utils.metrics_store import MetricSample
+
+#: a service did not answer (the collector records this instead of raising)
+UNREACHABLE = "UNREACHABLE"
+#: the watched object does not exist (connector, slot, topic, gold table)
+MISSING = "MISSING"
+#: Kafka Connect states, plus MISSING / UNREACHABLE
+CONNECT_STATES = ("RUNNING", "PAUSED", "STOPPED", "FAILED", "UNASSIGNED", "RESTARTING", MISSING, UNREACHABLE)
+#: ``pg_replication_slots.wal_status`` values that mean WAL is (or was) being lost for the slot
+BAD_WAL_STATUS = frozenset({"unreserved", "lost"})
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """
+    A documented metric.
+
+    :param name: Metric name, also the ``metric`` column of the metrics table.
+    :param subject: What the subject is, for the docs (``<group>/<topic>/<partition>``).
+    :param unit: Unit of the value.
+    :param breach: ``above`` (value > threshold alerts) or ``below`` (value < threshold alerts).
+    :param description: One line for the docs.
+    """
+
+    name: str
+    subject: str
+    unit: str
+    breach: Literal["above", "below"]
+    description: str
+
+
+METRICS: dict[str, MetricSpec] = {
+    spec.name: spec
+    for spec in (
+        MetricSpec(
+            "kafka.consumer_lag", "<group>/<topic>/<partition>", "messages", "above",
+            "high watermark - committed offset (no commit yet: - low watermark)",
+        ),
+        MetricSpec(
+            "postgres.slot_retained_wal_bytes", "<slot>", "bytes", "above",
+            "pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn); status = wal_status",
+        ),
+        MetricSpec("postgres.slot_active", "<slot>", "1/0", "below", "1 when a client streams from the slot"),
+        MetricSpec(
+            "connect.connector_state", "<connector>", "1/0", "below",
+            "1 if RUNNING else 0; status = the state (PAUSED, STOPPED, FAILED, MISSING, UNREACHABLE, ...)",
+        ),
+        MetricSpec("connect.task_state", "<connector>/<task id>", "1/0", "below", "as connect.connector_state"),
+        MetricSpec("landing.unloaded_files", "<topic>", "files", "above", "landing files not in the bronze ledger"),
+        MetricSpec("landing.unloaded_bytes", "<topic>", "bytes", "above", "size of those files"),
+        MetricSpec(
+            "gold.freshness_seconds", "<gold model>", "seconds", "above",
+            "now - max(_built_at): time since the model last took in a change",
+        ),
+        MetricSpec(
+            "bronze.load_rows_per_s", "<topic>", "rows/s", "below",
+            "rows loaded into bronze (ledger) since the previous observation / seconds since",
+        ),
+    )
+}  # fmt: skip
+
+#: the gold models whose freshness is recorded (banking_dbt/models/marts)
+GOLD_MODELS = ("dim_customers", "dim_accounts", "fct_transactions", "fct_daily_account_balances", "fct_daily_activity")
+
+
+def state_value(state: str) -> float:
+    """Encode a Kafka Connect state: 1 for RUNNING, else 0."""
+    return 1.0 if state == "RUNNING" else 0.0
+
+
+def evaluate(sample: MetricSample, threshold: float | None) -> MetricSample:
+    """
+    Return ``sample`` with its ``threshold`` and ``breached`` verdict.
+
+    Breaches: the value crosses the threshold in the metric's direction; the service is UNREACHABLE or
+    the object MISSING; a replication slot's ``wal_status`` is ``unreserved`` or ``lost``.
+    """
+    spec = METRICS.get(sample.metric)
+    breached = sample.status in (UNREACHABLE, MISSING)
+    if sample.metric == "postgres.slot_retained_wal_bytes" and sample.status in BAD_WAL_STATUS:
+        breached = True
+    if spec is not None and threshold is not None and sample.value is not None:
+        crossed = sample.value > threshold if spec.breach == "above" else sample.value < threshold
+        breached = breached or crossed
+    return replace(sample, threshold=threshold, breached=breached)
+
+
+def describe(sample: MetricSample) -> str:
+    """One line naming a breached observation, for logs, the failure message and the e-mail."""
+    what = f"{sample.metric} {sample.subject}"
+    if sample.status in (UNREACHABLE, MISSING):
+        return f"{what}: {sample.status}"
+    value = "n/a" if sample.value is None else f"{sample.value:g}"
+    spec = METRICS.get(sample.metric)
+    limit = ""
+    if sample.threshold is not None and spec is not None:
+        limit = f" ({'>' if spec.breach == 'above' else '<'} threshold {sample.threshold:g})"
+    status = f" [{sample.status}]" if sample.status else ""
+    return f"{what} = {value}{status}{limit}"
+
+
+def breaches(samples: Iterable[MetricSample]) -> list[str]:
+    """Describe every breached sample."""
+    return [describe(sample) for sample in samples if sample.breached]
+
+
+def verdict(results: Mapping[str, object]) -> list[str]:
+    """
+    The problems of one monitoring run, from each collector task's result (``None``: the task failed).
+
+    :param results: ``{collector task id: its returned summary or None}``; a summary has ``breaches``.
+    :return: Empty when everything is within thresholds; else one line per problem.
+    """
+    problems: list[str] = []
+    for task_id, result in sorted(results.items()):
+        if not isinstance(result, Mapping):
+            problems.append(f"collector {task_id} recorded nothing (the task failed; see its log)")
+            continue
+        problems.extend(str(line) for line in result.get("breaches", []))
+    return problems

@@ -1,0 +1,264 @@
+"""Operators of the monitoring DAG: collect, record and emit pipeline metrics; the alerting verdict.
+
+:class:`CollectPipelineMetricsOperator` observes one family of services (``kafka``, ``postgres``,
+``connect`` or ``warehouse``), applies the thresholds of ``config/monitoring.yaml``, stores every
+observation in ``bcdc_ops.pipeline_metrics`` and emits it as Airflow gauges. A service that is down is
+recorded as ``UNREACHABLE``; the task only fails when the metrics table itself cannot be written.
+:class:`MonitoringVerdictOperator` then fails, listing every breach, when any collector reported one
+(that failure, and its e-mail, is the alert).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import ExitStack
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from airflow.sdk import BaseOperator, Context
+
+from banking_cdc.exceptions import BankingCdcError
+from banking_cdc.monitoring import collectors
+from banking_cdc.monitoring.config import MonitoringConfig
+from banking_cdc.monitoring.metrics import breaches, verdict
+from banking_cdc.monitoring.observe import observe
+from banking_cdc.utils.capture_config import CaptureConfig
+from banking_cdc.utils.metrics_store import METRICS_CONN_ID, MetricSample, MetricsStore
+
+FAMILIES = ("kafka", "postgres", "connect", "warehouse")
+
+#: e-mail of a failed verdict; ``exception`` holds the list of breaches
+ALERT_SUBJECT = "[banking-cdc] Monitoring alert: {{ ti.dag_id }} / {{ run_id }}"
+ALERT_BODY = (
+    "<p>The banking-cdc monitoring found thresholds breached or services unreachable.</p>"
+    "<pre>{{ exception | e }}</pre>"
+    "<p>Values: table bcdc_ops.pipeline_metrics (run {{ run_id }}); runbooks in the project README "
+    "(Consumer lag, Slot growing, Connector failed).</p>"
+)
+
+
+class MonitoringAlertError(BankingCdcError):
+    """A monitoring run found breached thresholds or unreachable services; the message lists them."""
+
+
+class CollectPipelineMetricsOperator(BaseOperator):
+    """
+    Observe one family of pipeline services, record the observations and emit them as Airflow metrics.
+
+    Families: ``kafka`` (consumer lag per group / topic / partition), ``postgres`` (replication slot
+    retained WAL, ``wal_status``, active), ``connect`` (connector and task states), ``warehouse``
+    (landing files not in the bronze ledger, bronze rows/s, gold freshness; opens the warehouse, so on
+    DuckDB it runs in the pool ``duckdb_writer``). The watched topics, slot and connector come from
+    ``capture.yaml``; groups and thresholds from ``monitoring.yaml``.
+
+    :param family: Which services to observe (one of :data:`FAMILIES`).
+    :param config_path: Monitoring config file; ``None`` uses the packaged ``config/monitoring.yaml``.
+    :param capture_config_path: Capture config file; ``None`` uses the packaged ``capture.yaml``.
+    :param metrics_conn_id: Airflow connection of the metrics database.
+    :param kafka_config_id: Airflow connection to Kafka.
+    :param postgres_conn_id: Airflow connection to the source database.
+    :param kafka_connect_conn_id: Airflow connection to the Kafka Connect REST API.
+    :param aws_conn_id: Airflow connection to the object store.
+    :param duckdb_conn_id: Airflow connection of the DuckDB warehouse.
+    :param snowflake_conn_id: Airflow connection of the Snowflake warehouse.
+    :param bucket_name: Landing bucket.
+    :param group_ids: Consumer groups watched in addition to ``kafka.group_ids`` of monitoring.yaml.
+    :param warehouse_backend: ``duckdb`` or ``snowflake``; ``None`` follows the ``warehouse_backend`` Variable.
+    """
+
+    template_fields: Sequence[str] = ("bucket_name", "group_ids", "warehouse_backend")
+    ui_color = "#e3f2fd"
+
+    def __init__(
+        self,
+        *,
+        family: str,
+        config_path: str | None = None,
+        capture_config_path: str | None = None,
+        metrics_conn_id: str = METRICS_CONN_ID,
+        kafka_config_id: str = "kafka_default",
+        postgres_conn_id: str = "postgres_source",
+        kafka_connect_conn_id: str = "kafka_connect_default",
+        aws_conn_id: str = "aws_default",
+        duckdb_conn_id: str = "duckdb_default",
+        snowflake_conn_id: str = "snowflake_default",
+        bucket_name: str = "banking-landing",
+        group_ids: Sequence[str] = (),
+        warehouse_backend: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if family not in FAMILIES:
+            raise ValueError(f"family must be one of {', '.join(FAMILIES)}, got {family!r}")
+        self.family = family
+        self.config_path = config_path
+        self.capture_config_path = capture_config_path
+        self.metrics_conn_id = metrics_conn_id
+        self.kafka_config_id = kafka_config_id
+        self.postgres_conn_id = postgres_conn_id
+        self.kafka_connect_conn_id = kafka_connect_conn_id
+        self.aws_conn_id = aws_conn_id
+        self.duckdb_conn_id = duckdb_conn_id
+        self.snowflake_conn_id = snowflake_conn_id
+        self.bucket_name = bucket_name
+        self.group_ids = list(group_ids)
+        self.warehouse_backend = warehouse_backend
+
+    def collect(self, config: MonitoringConfig, capture: CaptureConfig, now: datetime) -> list[MetricSample]:
+        """Observe this operator's family; never raises for an unreachable service."""
+        topics = [capture.topic(table) for table in capture.source.tables]
+        if self.family == "kafka":
+            groups = list(dict.fromkeys([*config.group_ids, *(g for g in self.group_ids if g)]))
+            return collectors.collect_consumer_lag(
+                groups, topics, kafka_config_id=self.kafka_config_id, timeout=config.timeout_seconds
+            )
+        if self.family == "postgres":
+            return collectors.collect_replication_slots(
+                [capture.connector.config["slot.name"]], postgres_conn_id=self.postgres_conn_id
+            )
+        if self.family == "connect":
+            return collectors.collect_connector_states(
+                [capture.connector.name], kafka_connect_conn_id=self.kafka_connect_conn_id
+            )
+        return self._collect_warehouse(config, capture, topics, now)
+
+    def _collect_warehouse(
+        self, config: MonitoringConfig, capture: CaptureConfig, topics: list[str], now: datetime
+    ) -> list[MetricSample]:
+        from banking_cdc.utils.warehouse import warehouse_backend
+
+        backend = warehouse_backend(self.warehouse_backend)
+        window_start = now - timedelta(seconds=config.max_window_seconds)
+        previous = self._previous_observations("bronze.load_rows_per_s", window_start)
+        tables = {table: capture.topic(table) for table in capture.source.tables}
+        with ExitStack() as stack:
+            query: collectors.Query | None
+            try:
+                query = stack.enter_context(
+                    collectors.open_warehouse(
+                        backend, duckdb_conn_id=self.duckdb_conn_id, snowflake_conn_id=self.snowflake_conn_id
+                    )
+                )
+            except Exception as exc:  # noqa: BLE001 - locked, missing or unreachable: recorded as UNREACHABLE
+                self.log.error("Warehouse %s is unreachable: %s: %s", backend, type(exc).__name__, exc)
+                query = None
+            return self._warehouse_samples(config, backend, topics, tables, query, previous, now)
+
+    def _warehouse_samples(
+        self,
+        config: MonitoringConfig,
+        backend: str,
+        topics: list[str],
+        tables: dict[str, str],
+        query: collectors.Query | None,
+        previous: dict[str, datetime],
+        now: datetime,
+    ) -> list[MetricSample]:
+        return [
+            *collectors.collect_unloaded_landing(
+                topics, query, backend=backend, bucket=self.bucket_name,
+                landing_prefix=config.landing_prefix, aws_conn_id=self.aws_conn_id,
+            ),
+            *collectors.collect_bronze_throughput(
+                tables, query, previous, backend=backend, now=now,
+                max_window=timedelta(seconds=config.max_window_seconds),
+            ),
+            *collectors.collect_gold_freshness(query, backend=backend, now=now),
+        ]  # fmt: skip
+
+    def _previous_observations(self, metric: str, since: datetime) -> dict[str, datetime]:
+        latest: dict[str, datetime] = {}
+        for row in MetricsStore(self.metrics_conn_id).read([metric], since=since):
+            if row.value is not None:
+                latest[row.subject] = max(row.observed_at, latest.get(row.subject, row.observed_at))
+        return latest
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        config = MonitoringConfig.load(self.config_path)
+        capture = CaptureConfig.load(self.capture_config_path)
+        now = datetime.now(UTC)
+        raw = collectors.timed(self.family, lambda: self.collect(config, capture, now))
+        samples = observe(
+            raw, config, store=MetricsStore(self.metrics_conn_id), collector=self.task_id,
+            observed_at=now, run_id=context.get("run_id"),
+        )  # fmt: skip
+        found = breaches(samples)
+        for line in found:
+            self.log.warning("Breach: %s", line)
+        self.log.info(
+            "Recorded %d %s observations at %s (also as Airflow gauges), %d breaches",
+            len(samples), self.family, now.isoformat(), len(found),
+        )  # fmt: skip
+        return {"family": self.family, "observed_at": now.isoformat(), "samples": len(samples), "breaches": found}
+
+
+class PrepareMetricsTableOperator(BaseOperator):
+    """
+    Create the metrics table if missing and delete observations older than the retention.
+
+    :param config_path: Monitoring config file (``retention_days``); ``None`` uses the packaged one.
+    :param metrics_conn_id: Airflow connection of the metrics database.
+    """
+
+    def __init__(self, *, config_path: str | None = None, metrics_conn_id: str = METRICS_CONN_ID, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.config_path = config_path
+        self.metrics_conn_id = metrics_conn_id
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        config = MonitoringConfig.load(self.config_path)
+        store = MetricsStore(self.metrics_conn_id)
+        store.ensure_schema()
+        pruned = store.prune(config.retention)
+        self.log.info("Metrics table ready; pruned %d observations older than %s days", pruned, config.retention_days)
+        return {"pruned": pruned}
+
+
+class MonitoringVerdictOperator(BaseOperator):
+    """
+    Fail, listing every breach, when a collector found one or did not record at all.
+
+    Runs after all collectors whatever their state (``trigger_rule="all_done"``). The failure is the
+    alert: it shows in the UI, and an ``on_failure_callback`` (see :func:`breach_email_notifier`)
+    sends it by e-mail.
+
+    :param collector_task_ids: Task ids of the collectors of the same run.
+    """
+
+    template_fields: Sequence[str] = ()
+
+    def __init__(self, *, collector_task_ids: Sequence[str], **kwargs: Any) -> None:
+        kwargs.setdefault("trigger_rule", "all_done")
+        super().__init__(**kwargs)
+        self.collector_task_ids = list(collector_task_ids)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        ti = context["ti"]
+        results = {task_id: ti.xcom_pull(task_ids=task_id) for task_id in self.collector_task_ids}
+        problems = verdict(results)
+        if problems:
+            raise MonitoringAlertError(f"{len(problems)} monitoring alert(s):\n" + "\n".join(problems))
+        self.log.info("All monitored values are within their thresholds")
+        return {"collectors": len(results), "breaches": 0}
+
+
+def breach_email_notifier(alerts_config_path: str | None = None) -> Any:
+    """
+    The e-mail of a failed verdict: ``SmtpNotifier`` with the recipients of ``config/alerts.yaml``.
+
+    Reading the packaged YAML is local file I/O only (safe at DAG parse time).
+
+    :param alerts_config_path: Alerts config file; ``None`` uses the packaged one.
+    """
+    from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+
+    from banking_cdc.utils.alerts import AlertsConfig
+
+    alerts = AlertsConfig.load(alerts_config_path)
+    return SmtpNotifier(
+        smtp_conn_id=alerts.smtp_conn_id,
+        from_email=alerts.from_email,
+        to=list(alerts.to),
+        subject=ALERT_SUBJECT,
+        html_content=ALERT_BODY,
+    )

@@ -1,0 +1,183 @@
+"""cdc_monitoring under `airflow dags test` on a healthy pipeline: the run succeeds and every metric is recorded.
+
+Healthy means: the connector RUNNING, the stage group caught up, every landing file in bronze, gold built
+by dbt from that bronze (the real chain: source -> Debezium -> Kafka -> landing -> DuckDB bronze -> dbt).
+The run has Airflow's OpenTelemetry metrics on, exporting to an OTLP/HTTP receiver in the test, which
+checks that the gauges arrive under their documented names.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from banking_cdc.monitoring.metrics import GOLD_MODELS, METRICS
+from banking_cdc.transfers.kafka_to_s3 import KafkaToS3Operator
+from banking_cdc.transfers.s3_to_duckdb import S3ToDuckDBBronzeOperator
+from banking_cdc.utils.capture_config import CaptureConfig
+from banking_cdc.utils.metrics_store import MetricsStore
+from tests.dags.dag_test_runner import run_dag_test
+from tests.source_changes import change_every_table, wait_for_backlog
+
+pytestmark = pytest.mark.integration
+
+CAPTURE = CaptureConfig.load()
+TOPICS = [CAPTURE.topic(table) for table in CAPTURE.source.tables]
+
+
+@pytest.fixture
+def otlp_gauges(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[tuple[str, str | None], float]]:
+    """An OTLP/HTTP metrics receiver on loopback; Airflow's OTel metrics point at it. Yields received gauges."""
+    from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
+
+    gauges: dict[tuple[str, str | None], float] = {}
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            request = metrics_service_pb2.ExportMetricsServiceRequest.FromString(body)
+            for resource in request.resource_metrics:
+                for scope in resource.scope_metrics:
+                    for metric in scope.metrics:
+                        for point in metric.gauge.data_points:
+                            subject = {a.key: a.value.string_value for a in point.attributes}.get("subject")
+                            gauges[(metric.name, subject)] = point.as_double or float(point.as_int)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.end_headers()
+            self.wfile.write(metrics_service_pb2.ExportMetricsServiceResponse().SerializeToString())
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    for key, value in {"OTEL_ON": "True", "OTEL_HOST": "127.0.0.1", "OTEL_PORT": str(server.server_port),
+                       "OTEL_SSL_ACTIVE": "False", "OTEL_INTERVAL_MILLISECONDS": "1000"}.items():  # fmt: skip
+        monkeypatch.setenv(f"AIRFLOW__METRICS__{key}", value)
+    yield gauges
+    server.shutdown()
+    server.server_close()
+
+
+def test_monitoring_run_on_a_healthy_pipeline_records_every_metric(
+    airflow_db: Path, capture_ready: dict[str, object], tmp_path: Path, otlp_gauges: dict[tuple[str, str | None], float]
+) -> None:
+    from banking_cdc.hooks.kafka_connect import KafkaConnectHook
+
+    KafkaConnectHook().wait_for_connector_running(CAPTURE.connector.name, expected_tasks=1, timeout=120)
+    change_every_table()
+    wait_for_backlog(TOPICS, "bcdc-stage")
+    for topic in TOPICS:  # the stage DAG's work: the group catches up, files land
+        KafkaToS3Operator(
+            task_id="stage", topics=[topic], group_id="bcdc-stage", bucket_name="banking-landing", deferrable=False
+        ).execute(context={})  # type: ignore[arg-type]
+    S3ToDuckDBBronzeOperator(task_id="load", bucket_name="banking-landing").execute(context={})  # type: ignore[arg-type]
+    database = Path(json.loads(os.environ["AIRFLOW_CONN_DUCKDB_DEFAULT"])["host"])
+    # dbt in its own process, like a Cosmos task: DuckDB allows one process at a time, and it must be gone
+    # before the monitoring DAG opens the warehouse
+    project = Path(__file__).resolve().parents[2] / "banking_dbt"
+    subprocess.run(
+        [str(Path(sys.executable).parent / "dbt"), "build", "--resource-type", "model", "--resource-type", "snapshot",
+         "--project-dir", str(project), "--profiles-dir", str(project), "--target", "duckdb",
+         "--target-path", str(tmp_path / "dbt"), "--log-path", str(tmp_path / "dbt"), "--quiet"],
+        env={**os.environ, "BCDC_DUCKDB_PATH": str(database)}, check=True, timeout=600,
+    )  # fmt: skip
+    with duckdb.connect(str(database), read_only=True) as conn:
+        assert conn.execute("SELECT count(*) FROM gold.fct_transactions").fetchone()[0] > 0
+
+    output = run_dag_test("cdc_monitoring")
+    run_id = re.search(r"DagRun Finished: dag_id=cdc_monitoring, .*?run_id=([^,\s]+)", output)[1]  # type: ignore[index]
+
+    rows = [row for row in MetricsStore().read() if row.run_id == run_id]
+    assert {row.metric for row in rows} == set(METRICS)
+    breached = [(r.metric, r.subject, r.value, r.status) for r in rows if r.breached]
+    assert breached == []
+    by = {(row.metric, row.subject): row for row in rows}
+    assert {s for m, s in by if m == "gold.freshness_seconds"} == set(GOLD_MODELS)
+    assert by[("connect.connector_state", CAPTURE.connector.name)].status == "RUNNING"
+    assert by[("postgres.slot_active", CAPTURE.connector.config["slot.name"])].value == 1.0
+    assert by[("postgres.slot_retained_wal_bytes", CAPTURE.connector.config["slot.name"])].status == "reserved"
+    assert {s for m, s in by if m == "kafka.consumer_lag"} == {
+        f"bcdc-stage/{topic}/{p}" for topic, count in CAPTURE.topic_partitions().items() for p in range(count)
+    }
+    assert {by[("landing.unloaded_files", topic)].value for topic in TOPICS} == {0.0}
+    for model in GOLD_MODELS:  # built minutes ago at most; a model with no row yet (no posted money) is EMPTY
+        row = by[("gold.freshness_seconds", model)]
+        assert (row.value is not None and 0 <= row.value < 600) or (row.value, row.status) == (None, "EMPTY"), row
+    assert by[("gold.freshness_seconds", "fct_transactions")].value is not None
+    print({f"{m} {s}": r.value for (m, s), r in sorted(by.items())})
+
+    # the same observations reached Airflow's metrics (OpenTelemetry), tagged and per subject
+    slot = CAPTURE.connector.config["slot.name"]
+    assert otlp_gauges[("airflow.bcdc.connect.connector_state", CAPTURE.connector.name)] == 1.0
+    assert otlp_gauges[(f"airflow.bcdc.connect.task_state.{CAPTURE.connector.name}.0", None)] == 1.0
+    assert otlp_gauges[("airflow.bcdc.postgres.slot_active", slot)] == 1.0
+    assert otlp_gauges[(f"airflow.bcdc.postgres.slot_retained_wal_bytes.{slot}", None)] > 0
+    assert otlp_gauges[("airflow.bcdc.kafka.consumer_lag.bcdc-stage.bank__public__accounts.0", None)] == 0.0
+    assert ("airflow.bcdc.gold.freshness_seconds", "fct_transactions") in otlp_gauges
+    assert ("airflow.bcdc.landing.unloaded_files", TOPICS[0]) in otlp_gauges
+    assert ("airflow.bcdc.bronze.load_rows_per_s", TOPICS[0]) in otlp_gauges
+    assert otlp_gauges[("airflow.bcdc.monitoring.breaches.warehouse", None)] == 0.0
+
+
+def test_a_stopped_connector_fails_the_verdict_and_emails_the_breach(
+    airflow_db: Path, capture_ready: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    from tests.integration.monitoring.conftest import set_connector, settled
+
+    received: list[Any] = []
+
+    class Sink:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            received.append(envelope)
+            return "250 OK"
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    smtp = Controller(Sink(), hostname="127.0.0.1", port=port)
+    smtp.start()
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SMTP_DEFAULT",
+        json.dumps({"conn_type": "smtp", "host": "127.0.0.1", "port": port,
+                    "extra": {"disable_tls": True, "disable_ssl": True}}),
+    )  # fmt: skip
+    set_connector("stop", "STOPPED")
+    try:
+        result = subprocess.run(
+            [str(Path(sys.executable).parent / "airflow"), "dags", "test", "cdc_monitoring"],
+            capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+    finally:
+        set_connector("resume", "RUNNING")
+        smtp.stop()
+    output = result.stdout + result.stderr
+    assert re.search(r"DagRun Finished: dag_id=cdc_monitoring.*state=failed", output), output[-3000:]
+    assert len(received) == 1, output[-3000:]
+    message = email.message_from_bytes(received[0].content, policy=email.policy.default)
+    assert message["Subject"].startswith("[banking-cdc] Monitoring alert: cdc_monitoring / manual__")
+    body = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    # both consequences of the stop are listed: the connector, and the slot nobody reads any more
+    assert f"connect.connector_state {CAPTURE.connector.name} = 0 [STOPPED] (&lt; threshold 1)" in body, body
+    assert f"postgres.slot_active {CAPTURE.connector.config['slot.name']} = 0 (&lt; threshold 1)" in body, body
+    assert received[0].rcpt_tos == ["data-oncall@banking-cdc.invalid"]
+    assert settled("RUNNING")
