@@ -73,6 +73,10 @@ def _state_text(task_instance: Any, passed: bool) -> str:
     return "success" if passed else "failed"
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 class DbtTestResultListener:
     """
     Listener (register an instance in ``AirflowPlugin.listeners``) writing ``dbt.test_task`` observations.
@@ -80,6 +84,7 @@ class DbtTestResultListener:
     :param dag_ids: DAGs whose test tasks are recorded.
     :param store_factory: Builds the metrics store (default: ``MetricsStore()`` on ``bcdc_metrics``).
     :param timeout: Seconds to wait for the write before giving up (logged, the task is unaffected).
+    :param clock: Time of an observation (default: now, UTC).
     """
 
     def __init__(
@@ -87,10 +92,12 @@ class DbtTestResultListener:
         dag_ids: Collection[str] = DBT_DAG_IDS,
         store_factory: Callable[[], MetricsStore] = MetricsStore,
         timeout: float = 10.0,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.dag_ids = frozenset(dag_ids)
         self.store_factory = store_factory
         self.timeout = timeout
+        self.clock = clock or _utc_now
 
     @hookimpl
     def on_task_instance_success(self, previous_state: Any, task_instance: Any) -> None:
@@ -126,11 +133,12 @@ class DbtTestResultListener:
             if sample is None:
                 return False
             run_id = getattr(task_instance, "run_id", None)
+            observed_at = self.clock()
             outcome: dict[str, Any] = {}
 
             def write() -> None:
                 try:
-                    self.store_factory().record([sample], observed_at=datetime.now(UTC), run_id=run_id)
+                    self.store_factory().record([sample], observed_at=observed_at, run_id=run_id)
                     outcome["ok"] = True
                 except Exception as exc:  # noqa: BLE001 - reported below, never raised into the task
                     outcome["error"] = exc

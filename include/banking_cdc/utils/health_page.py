@@ -138,7 +138,7 @@ _TIME_STEPS = tuple(timedelta(minutes=m) for m in (1, 2, 5, 10, 15, 30, 60, 120,
 
 
 def time_ticks(start: datetime, end: datetime, most: int = 6) -> list[datetime]:
-    """Round tick times between ``start`` and ``end`` (at most ``most``)."""
+    """Round tick times between ``start`` and ``end``, at most ``most`` intervals apart in all."""
     span = end - start
     step = next((s for s in _TIME_STEPS if span / s <= most), _TIME_STEPS[-1])
     seconds = step.total_seconds()
