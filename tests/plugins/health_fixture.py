@@ -46,7 +46,7 @@ def monitoring_samples(step: int) -> list[MetricSample]:
     return samples
 
 
-def test_samples(step: int) -> list[tuple[MetricSample, str]]:
+def dbt_test_samples(step: int) -> list[tuple[MetricSample, str]]:
     """dbt test results of DAG run number ``step``: (sample, run_id); one test fails in odd runs."""
     run_id = f"asset_triggered__seed_{step:02d}"
     return [
@@ -66,6 +66,6 @@ def rows(start: datetime, steps: int, every: timedelta) -> list[MetricRow]:
         at = start + step * every
         for s in monitoring_samples(step):
             out.append(MetricRow(s.metric, s.subject, s.value, s.status, s.threshold, s.breached, at, f"mon_{step}"))
-        for s, run_id in test_samples(step):
+        for s, run_id in dbt_test_samples(step):
             out.append(MetricRow(s.metric, s.subject, s.value, s.status, s.threshold, s.breached, at, run_id))
     return out

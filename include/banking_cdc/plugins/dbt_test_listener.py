@@ -7,6 +7,7 @@ in the API server (with the ORM ``TaskInstance``) when a user marks a task's sta
 tasks of ``banking_dbt_transform`` (``<model>.test`` after each model, and the detached multi-parent
 tests named ``<test>_test``) this writes one ``dbt.test_task`` observation: subject the task id, value
 1 (passed) or 0 (failed), status the task's state, run id the DAG run. The health page charts them.
+Runs of ``airflow tasks test`` (temporary run ids) are not recorded.
 
 Recording must never change the outcome of a task: every error is logged and swallowed, and the write
 runs in a helper thread with a time limit, so an unreachable metrics database delays the end of a test
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 DBT_DAG_IDS: frozenset[str] = frozenset({"banking_dbt_transform"})
 #: task id endings of Cosmos test tasks: ``<model>.test`` (TestBehavior.AFTER_EACH) and detached tests
 TEST_TASK_SUFFIXES: tuple[str, ...] = (".test", "_test")
+#: run id prefix of ``airflow tasks test`` runs (a developer trying one task, not a pipeline run)
+TEMPORARY_RUN_PREFIX = "__airflow_temporary_run_"
 
 
 def is_dbt_test_task(
@@ -114,6 +117,8 @@ class DbtTestResultListener:
         dag_id = getattr(task_instance, "dag_id", None)
         task_id = getattr(task_instance, "task_id", None)
         if not is_dbt_test_task(dag_id, task_id, operator_name(task_instance), self.dag_ids):
+            return None
+        if str(getattr(task_instance, "run_id", None) or "").startswith(TEMPORARY_RUN_PREFIX):
             return None
         return MetricSample(
             metric=DBT_TEST,

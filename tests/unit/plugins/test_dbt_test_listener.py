@@ -103,6 +103,14 @@ def test_other_tasks_are_not_recorded() -> None:
     assert store.records == []
 
 
+def test_airflow_tasks_test_runs_are_not_recorded() -> None:
+    store = FakeStore()
+    trial = ti("a.test")
+    trial.run_id = "__airflow_temporary_run_2026-11-26T16:58:40.663367+00:00__"
+    assert listener(store).record(trial, passed=False) is False
+    assert store.records == []
+
+
 def test_a_failing_store_never_raises() -> None:
     assert listener(FakeStore(error=ConnectionError("refused"))).record(ti("a.test"), passed=True) is False
 
