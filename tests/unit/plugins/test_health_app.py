@@ -7,6 +7,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from banking_cdc.plugins.health import URL_PREFIX, LazyASGIApp, external_view, fastapi_app
@@ -63,6 +64,21 @@ def test_empty_and_unreachable_states() -> None:
 def test_bad_window_is_a_clear_400() -> None:
     answer = client([]).get("/", params={"hours": 0})
     assert answer.status_code == 400 and "hours must be" in answer.text
+
+
+def test_a_browser_without_session_is_sent_to_the_login_page(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.api_fastapi import app as api_app
+
+    monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "False")
+    monkeypatch.setattr(api_app._AuthManagerState, "instance", None)
+    api_app.create_auth_manager()
+    guarded = TestClient(create_app(store_factory=lambda c: FakeStore(c, [])), follow_redirects=False)  # type: ignore[arg-type,return-value]
+    answer = guarded.get("/", params={"hours": 2})
+    assert answer.status_code == 307
+    assert answer.headers["location"].endswith("/login?next=http%3A%2F%2Ftestserver%2F%3Fhours%3D2")
+    assert guarded.get("/series.json").status_code == 401
+    refused = guarded.get("/", headers={"Authorization": "Bearer not-a-token"})
+    assert refused.status_code == 403 and "not allowed" in refused.text
 
 
 def test_icon_is_served_without_login() -> None:
