@@ -15,6 +15,7 @@ from pathlib import Path
 from cosmos import DbtDag
 
 from banking_cdc.assets import BRONZE
+from banking_cdc.utils.alerts import pipeline_deadline
 from banking_cdc.utils.dbt_project import cosmos_configs
 
 DBT_PROJECT = Path(__file__).resolve().parents[1] / "banking_dbt"
@@ -28,6 +29,7 @@ dag = DbtDag(
     max_active_runs=1,
     tags=["banking-cdc", "dbt"],
     default_args={"owner": "banking-cdc", "retries": 2, "retry_delay": timedelta(seconds=20)},
+    deadline=pipeline_deadline("banking_dbt_transform"),
     doc_md=__doc__,
     **cosmos_configs(DBT_PROJECT),
 )

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from airflow.sdk import DAG, Param
 
 from banking_cdc.operators.generator import WorkloadGeneratorOperator
+from banking_cdc.utils.alerts import pipeline_deadline
 
 with DAG(
     dag_id="banking_workload",
@@ -23,6 +24,7 @@ with DAG(
     max_active_runs=1,
     tags=["banking-cdc", "generator"],
     default_args={"owner": "banking-cdc", "retries": 2, "retry_delay": timedelta(seconds=10)},
+    deadline=pipeline_deadline("banking_workload"),
     params={
         "seed": Param(42, type="integer", description="same seed, fresh database -> identical rows"),
         "rate": Param(50, type="number", exclusiveMinimum=0, description="operations per second"),

@@ -16,6 +16,7 @@ from banking_cdc.operators.capture import (
     EnsureDebeziumConnectorOperator,
     EnsureKafkaTopicsOperator,
 )
+from banking_cdc.utils.alerts import pipeline_deadline
 
 with DAG(
     dag_id="cdc_capture_setup",
@@ -26,6 +27,7 @@ with DAG(
     max_active_runs=1,
     tags=["banking-cdc", "capture", "setup"],
     default_args={"owner": "banking-cdc", "retries": 2, "retry_delay": timedelta(seconds=15)},
+    deadline=pipeline_deadline("cdc_capture_setup"),
     doc_md=__doc__,
 ) as dag:
     schema = ApplySourceSchemaOperator(task_id="apply_source_schema", postgres_conn_id="postgres_source")

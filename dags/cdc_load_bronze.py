@@ -17,6 +17,7 @@ from airflow.sdk import DAG, task
 from banking_cdc.assets import BRONZE, LANDING
 from banking_cdc.transfers.s3_to_duckdb import S3ToDuckDBBronzeOperator
 from banking_cdc.transfers.s3_to_snowflake import S3ToSnowflakeBronzeOperator
+from banking_cdc.utils.alerts import pipeline_deadline
 
 BUCKET = "{{ var.value.get('landing_bucket', 'banking-landing') }}"
 
@@ -29,6 +30,7 @@ with DAG(
     max_active_runs=1,
     tags=["banking-cdc", "bronze"],
     default_args={"owner": "banking-cdc", "retries": 2, "retry_delay": timedelta(seconds=15)},
+    deadline=pipeline_deadline("cdc_load_bronze"),
     doc_md=__doc__,
 ) as dag:
 

@@ -16,6 +16,7 @@ from banking_cdc.operators.health import (
     ObjectStoreHealthOperator,
     PostgresHealthOperator,
 )
+from banking_cdc.utils.alerts import pipeline_deadline
 
 with DAG(
     dag_id="cdc_stack_health",
@@ -26,6 +27,7 @@ with DAG(
     max_active_runs=1,
     tags=["banking-cdc", "health"],
     default_args={"owner": "banking-cdc", "retries": 2, "retry_delay": timedelta(seconds=10)},
+    deadline=pipeline_deadline("cdc_stack_health"),
     doc_md=__doc__,
 ) as dag:
     PostgresHealthOperator(task_id="postgres", postgres_conn_id="postgres_source")

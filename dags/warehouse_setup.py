@@ -12,6 +12,8 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, task
 
+from banking_cdc.utils.alerts import pipeline_deadline
+
 with DAG(
     dag_id="warehouse_setup",
     description="Warehouse schemas, bronze tables and load ledger (DuckDB or Snowflake by configuration)",
@@ -21,6 +23,7 @@ with DAG(
     max_active_runs=1,
     tags=["banking-cdc", "bronze", "setup"],
     default_args={"owner": "banking-cdc", "retries": 2, "retry_delay": timedelta(seconds=15)},
+    deadline=pipeline_deadline("warehouse_setup"),
     doc_md=__doc__,
 ) as dag:
 

@@ -37,6 +37,21 @@ def test_dag_has_tags_owner_and_retries(dag_bag: DagBag, dag_id: str) -> None:
         assert task.retries >= 2, f"{dag_id}.{task.task_id} retries={task.retries} (< 2)"
 
 
+@pytest.mark.parametrize("dag_id", sorted(DagBag(dag_folder=str(DAGS_FOLDER), safe_mode=False).dag_ids))
+def test_dag_has_a_deadline_alert_mailing_through_smtp(dag_bag: DagBag, dag_id: str) -> None:
+    from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+    from airflow.sdk.definitions.deadline import DeadlineAlert
+
+    from banking_cdc.utils.alerts import AlertsConfig
+
+    deadlines = dag_bag.get_dag(dag_id).deadline
+    assert deadlines, f"{dag_id} has no Deadline Alert"
+    [alert] = deadlines
+    assert isinstance(alert, DeadlineAlert)
+    assert alert.interval == AlertsConfig.load().interval(dag_id)
+    assert alert.callback.path == f"{SmtpNotifier.__module__}.{SmtpNotifier.__qualname__}"
+
+
 def test_no_dag_reads_secrets_from_the_environment() -> None:
     # connections and variables come from Airflow, never os.environ at parse time
     for path in DAGS_FOLDER.glob("*.py"):

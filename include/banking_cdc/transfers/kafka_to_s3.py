@@ -55,6 +55,8 @@ class KafkaToS3Operator(BaseOperator):
     :param max_age_seconds: A smaller backlog is staged once it has waited this long.
     :param poll_interval: Seconds between the trigger's backlog checks.
     :param consume_timeout: Seconds without any message before a partition read is declared stuck.
+    :param max_idle_seconds: Deferrable only: end the task as skipped (no Asset event) after this many
+        seconds with nothing pending; ``None`` waits for a backlog forever.
     """
 
     template_fields: Sequence[str] = ("topics", "group_id", "bucket_name", "landing_prefix", "quarantine_prefix")
@@ -78,6 +80,7 @@ class KafkaToS3Operator(BaseOperator):
         max_age_seconds: float = 30.0,
         poll_interval: float = 2.0,
         consume_timeout: float = 60.0,
+        max_idle_seconds: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -106,6 +109,7 @@ class KafkaToS3Operator(BaseOperator):
         self.max_age_seconds = max_age_seconds
         self.poll_interval = poll_interval
         self.consume_timeout = consume_timeout
+        self.max_idle_seconds = max_idle_seconds
 
     # ------------------------------------------------------------------ Kafka client
 
@@ -180,13 +184,23 @@ class KafkaToS3Operator(BaseOperator):
                 max_age_seconds=self.max_age_seconds,
                 poll_interval=self.poll_interval,
                 pending_since=time.time() if pending else None,
+                max_idle_seconds=self.max_idle_seconds,
             ),
             method_name="execute_complete",
         )
         raise AssertionError("unreachable: defer() raises")  # pragma: no cover
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
-        """Resume after the trigger fired: stage up to the event's offset snapshot, or fail on an error event."""
+        """
+        Resume after the trigger fired: stage up to the event's offset snapshot; skip on an idle event (no
+        Asset event, so nothing downstream runs); fail on an error event.
+        """
+        if isinstance(event, dict) and event.get("status") == "idle":
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            raise AirflowSkipException(
+                f"no change events for group {self.group_id} in {event.get('idle_seconds')} s: nothing to stage"
+            )
         if not isinstance(event, dict) or event.get("status") != "ready":
             message = event.get("message") if isinstance(event, dict) else repr(event)
             raise KafkaStageError(f"waiting for a Kafka backlog failed: {message}")

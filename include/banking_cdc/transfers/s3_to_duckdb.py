@@ -199,6 +199,10 @@ class S3ToDuckDBBronzeOperator(BaseOperator):
     :param sweep: Also load every landing file of the captured topics that the ledger does not hold
         (found by a paginated listing), so nothing is missed when an Asset event was.
     :param capture_config_path: Capture configuration file; ``None`` uses the packaged one.
+    :param replay: Replay mode (the landing replay): load ``file_keys`` even when the ledger already holds them,
+        every file through the anti-join on bronze's Kafka coordinates, so rows bronze lost (a table dropped,
+        a restore from an older backup) come back exactly once and rows still present are counted, not added;
+        a missing ledger row is written, an existing one is kept. ``sweep`` is ignored.
     """
 
     template_fields: Sequence[str] = ("file_keys", "bucket_name", "landing_prefix")
@@ -214,6 +218,7 @@ class S3ToDuckDBBronzeOperator(BaseOperator):
         landing_prefix: str = "raw",
         sweep: bool = True,
         capture_config_path: str | None = None,
+        replay: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -224,6 +229,7 @@ class S3ToDuckDBBronzeOperator(BaseOperator):
         self.landing_prefix = landing_prefix
         self.sweep = sweep
         self.capture_config_path = capture_config_path
+        self.replay = replay
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
@@ -247,9 +253,9 @@ class S3ToDuckDBBronzeOperator(BaseOperator):
             loaded_before = {row[0] for row in ledger}
             ranges = LoadedRanges.from_ledger(ledger)
             wanted = list(dict.fromkeys(self.file_keys or []))
-            if self.sweep:
+            if self.sweep and not self.replay:
                 wanted.extend(captured_landing_keys(s3, self.bucket_name, self.landing_prefix, capture))
-            todo = [key for key in dict.fromkeys(wanted) if key not in loaded_before]
+            todo = [key for key in dict.fromkeys(wanted) if self.replay or key not in loaded_before]
             self.log.info(
                 "%d file(s) named, %d to load (%d already in the ledger)",
                 len(set(wanted)), len(todo), len(set(wanted)) - len(todo),
@@ -290,6 +296,7 @@ class S3ToDuckDBBronzeOperator(BaseOperator):
             "files_loaded": len(loaded),
             "rows_loaded": sum(f["rows_loaded"] for f in loaded),
             "files_skipped": len(set(wanted)) - len(todo),
+            "rows_in_files": sum(f["rows_in_file"] for f in loaded),
             "bronze_rows": totals,
             "seconds": round(time.monotonic() - began, 3),
         }
@@ -327,7 +334,9 @@ class S3ToDuckDBBronzeOperator(BaseOperator):
 
     def _load_file(self, conn: Any, fetched: _Fetched, ranges: LoadedRanges) -> dict[str, Any]:
         key, landing, table, arrow = fetched.key, fetched.landing, fetched.table, fetched.arrow
-        overlapping = ranges.overlaps(landing.topic, landing.partition, landing.first_offset, landing.last_offset)
+        overlapping = self.replay or ranges.overlaps(
+            landing.topic, landing.partition, landing.first_offset, landing.last_offset
+        )
         conn.execute("BEGIN TRANSACTION")
         try:
             conn.register("landing_file", arrow)
@@ -341,7 +350,8 @@ class S3ToDuckDBBronzeOperator(BaseOperator):
                 )
             (rows_loaded,) = conn.execute(_insert_sql(table, overlapping), parameters).fetchone()
             conn.execute(
-                f"INSERT INTO {BRONZE_SCHEMA}.{LEDGER_TABLE} VALUES (?, ?, ?, ?, ?, ?, now())",
+                f"INSERT INTO {BRONZE_SCHEMA}.{LEDGER_TABLE} VALUES (?, ?, ?, ?, ?, ?, now())"
+                + (" ON CONFLICT (file_key) DO NOTHING" if self.replay else ""),
                 [key, table, arrow.num_rows, rows_loaded, landing.first_offset, landing.last_offset],
             )
             conn.execute("COMMIT")
@@ -353,7 +363,7 @@ class S3ToDuckDBBronzeOperator(BaseOperator):
         finally:
             conn.unregister("landing_file")
         ranges.add(landing.topic, landing.partition, landing.first_offset, landing.last_offset)
-        if rows_loaded != arrow.num_rows:
+        if rows_loaded != arrow.num_rows and not self.replay:
             self.log.warning(
                 "%s: %d of %d rows were already in bronze (replayed offsets), ignored",
                 key, arrow.num_rows - rows_loaded, arrow.num_rows,

@@ -169,6 +169,9 @@ class KafkaBacklogTrigger(BaseTrigger):
     :param poll_interval: Seconds between two backlog checks.
     :param pending_since: Epoch seconds at which a non-empty backlog was first seen, or ``None``; lets a
         serialized trigger (and the deferring operator's own first check) keep the age of the backlog.
+    :param max_idle_seconds: Yield an ``idle`` event after this many seconds without any pending message
+        (``None``: wait for a backlog forever). Lets a waiting run end in quiet periods, so that a run
+        longer than its deadline means a stuck pipeline, not a quiet source.
     """
 
     #: Seconds to wait for each broker answer during one check.
@@ -184,6 +187,7 @@ class KafkaBacklogTrigger(BaseTrigger):
         max_age_seconds: float = 30.0,
         poll_interval: float = 2.0,
         pending_since: float | None = None,
+        max_idle_seconds: float | None = None,
     ) -> None:
         super().__init__()
         if isinstance(topics, str) or not isinstance(topics, Sequence) or not topics:
@@ -214,6 +218,9 @@ class KafkaBacklogTrigger(BaseTrigger):
         self.max_age_seconds = _require_positive_number("max_age_seconds", max_age_seconds)
         self.poll_interval = _require_positive_number("poll_interval", poll_interval)
         self.pending_since: float | None = None if pending_since is None else float(pending_since)
+        self.max_idle_seconds: float | None = (
+            None if max_idle_seconds is None else _require_positive_number("max_idle_seconds", max_idle_seconds)
+        )
 
         self._consumer: Consumer | None = None
         # One consumer call at a time: a check still running in its worker thread when the trigger is
@@ -233,6 +240,7 @@ class KafkaBacklogTrigger(BaseTrigger):
                 "max_age_seconds": self.max_age_seconds,
                 "poll_interval": self.poll_interval,
                 "pending_since": self.pending_since,
+                "max_idle_seconds": self.max_idle_seconds,
             },
         )
 
@@ -253,6 +261,7 @@ class KafkaBacklogTrigger(BaseTrigger):
         await self._aclose_consumer()
 
     async def _wait_for_backlog(self) -> TriggerEvent:
+        started = time.monotonic()
         while True:
             # Blocking broker calls run in a worker thread of their own (asyncio.to_thread), not on the
             # triggerer's event loop and not on asgiref's single shared thread used by other triggers.
@@ -262,6 +271,15 @@ class KafkaBacklogTrigger(BaseTrigger):
             reason: str | None = None
             if pending <= 0:
                 self.pending_since = None
+                idle = time.monotonic() - started
+                if self.max_idle_seconds is not None and idle >= self.max_idle_seconds:
+                    self.log.info(
+                        "Consumer group %s has nothing pending on %s after %.0f s: idle",
+                        self.group_id,
+                        ", ".join(self.topics),
+                        idle,
+                    )
+                    return TriggerEvent({"status": "idle", "idle_seconds": round(idle, 1)})
             else:
                 if self.pending_since is None or self.pending_since > now:
                     self.pending_since = now
@@ -291,6 +309,8 @@ class KafkaBacklogTrigger(BaseTrigger):
             delay = self.poll_interval
             if self.pending_since is not None:
                 delay = min(delay, self.pending_since + self.max_age_seconds - now)
+            elif self.max_idle_seconds is not None:
+                delay = min(delay, started + self.max_idle_seconds - time.monotonic())
             self.log.debug(
                 "Consumer group %s has %d pending messages (min %d); next check in %.1f s",
                 self.group_id,

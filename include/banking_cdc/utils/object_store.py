@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 
@@ -22,3 +23,18 @@ def iter_keys(s3_hook: Any, bucket: str, prefix: str, page_size: int = 1000) -> 
     for page in paginator.paginate(Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": page_size}):
         for obj in page.get("Contents", []):
             yield obj["Key"]
+
+
+def iter_objects(s3_hook: Any, bucket: str, prefix: str, page_size: int = 1000) -> Iterator[tuple[str, datetime]]:
+    """
+    Yield ``(key, last_modified)`` of every object under ``prefix``, paginated as :func:`iter_keys`.
+
+    :param s3_hook: An ``S3Hook`` (its client and endpoint).
+    :param bucket: Bucket name.
+    :param prefix: Key prefix.
+    :param page_size: Keys per page.
+    """
+    paginator = s3_hook.get_conn().get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": page_size}):
+        for obj in page.get("Contents", []):
+            yield obj["Key"], obj["LastModified"]

@@ -36,6 +36,31 @@ def test_defers_on_the_backlog_trigger_when_too_little_is_pending() -> None:
     assert kwargs["topics"] == ["bank.public.transactions"] and kwargs["group_id"] == "g"
     assert kwargs["min_messages"] == 100 and kwargs["max_age_seconds"] == 5
     assert kwargs["pending_since"] is not None  # 5 events already wait: their age counts from now
+    assert kwargs["max_idle_seconds"] is None  # by default a deferred task waits for a backlog forever
+
+
+def test_the_idle_limit_reaches_the_trigger() -> None:
+    op = make(min_messages=100, max_idle_seconds=240)
+    with (
+        mock.patch.object(KafkaToS3Operator, "_consumer"),
+        mock.patch(f"{MODULE}.backlog_offsets", return_value={"bank.public.transactions": {0: (15, 15)}}),
+        pytest.raises(TaskDeferred) as deferred,
+    ):
+        op.execute(context={})  # type: ignore[arg-type]
+    _, kwargs = deferred.value.trigger.serialize()
+    assert kwargs["max_idle_seconds"] == 240
+    assert kwargs["pending_since"] is None
+
+
+def test_idle_event_skips_the_task_without_staging() -> None:
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    with (
+        mock.patch.object(KafkaToS3Operator, "_stage") as stage,
+        pytest.raises(AirflowSkipException, match=r"no change events for group g in 240.0 s"),
+    ):
+        make().execute_complete(context={}, event={"status": "idle", "idle_seconds": 240.0})  # type: ignore[arg-type]
+    stage.assert_not_called()
 
 
 def test_stages_at_once_when_enough_is_pending() -> None:

@@ -171,6 +171,7 @@ def test_serialized_kwargs_mirror_init_and_are_json_safe() -> None:
         max_age_seconds=12,
         poll_interval=0.5,
         pending_since=1_700_000_000.5,
+        max_idle_seconds=240,
     )
     _, kwargs = trigger.serialize()
     assert kwargs == {
@@ -181,6 +182,7 @@ def test_serialized_kwargs_mirror_init_and_are_json_safe() -> None:
         "max_age_seconds": 12.0,
         "poll_interval": 0.5,
         "pending_since": 1_700_000_000.5,
+        "max_idle_seconds": 240.0,
     }
     assert json.loads(json.dumps(kwargs, allow_nan=False)) == kwargs
 
@@ -204,6 +206,7 @@ def test_defaults() -> None:
         "max_age_seconds": 30.0,
         "poll_interval": 2.0,
         "pending_since": None,
+        "max_idle_seconds": None,
     }
 
 
@@ -238,6 +241,8 @@ def test_the_constructor_opens_no_client(fake_hook: type[FakeHook]) -> None:
         ({"poll_interval": 0}, "poll_interval"),
         ({"poll_interval": float("nan")}, "poll_interval"),
         ({"pending_since": -5.0}, "pending_since"),
+        ({"max_idle_seconds": 0}, "max_idle_seconds"),
+        ({"max_idle_seconds": "soon"}, "max_idle_seconds"),
         ({"pending_since": "yesterday"}, "pending_since"),
     ],
 )
@@ -367,6 +372,35 @@ def test_an_emptied_backlog_restarts_the_age_clock(fake_hook: type[FakeHook], mo
     assert trigger.pending_since is not None
     assert trigger.pending_since >= before  # the hour-old start was dropped when the backlog was seen empty
     assert time.time() - trigger.pending_since >= 0.2
+
+
+def test_run_yields_an_idle_event_after_max_idle_seconds_with_nothing_pending(
+    fake_hook: type[FakeHook], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads = scripted_offsets(monkeypatch, [{TOPIC: {0: (5, 5)}}])
+    trigger = make_trigger(min_messages=1, max_idle_seconds=0.3, poll_interval=0.05)
+    started = time.monotonic()
+    event = first_event(trigger)
+    elapsed = time.monotonic() - started
+    assert event.payload["status"] == "idle"
+    assert 0.3 <= event.payload["idle_seconds"] + 0.05 and 0.3 <= elapsed < 2.0
+    assert len(threads) >= 2  # it kept checking until the idle limit
+
+
+def test_a_pending_backlog_is_never_idle(fake_hook: type[FakeHook], monkeypatch: pytest.MonkeyPatch) -> None:
+    scripted_offsets(monkeypatch, [{TOPIC: {0: (5, 6)}}])
+    trigger = make_trigger(min_messages=1_000, max_age_seconds=0.4, max_idle_seconds=0.1, poll_interval=0.05)
+    event = first_event(trigger)
+    assert event.payload["status"] == "ready"
+    assert event.payload["reason"] == "max_age"
+
+
+def test_without_max_idle_seconds_the_trigger_keeps_waiting(
+    fake_hook: type[FakeHook], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scripted_offsets(monkeypatch, [{TOPIC: {0: (5, 5)}}])
+    with pytest.raises(TimeoutError):
+        first_event(make_trigger(min_messages=1, poll_interval=0.05), timeout=0.5)
 
 
 def test_run_yields_an_error_event_on_a_broker_failure(

@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from banking_cdc.utils.alerts import BODY, SUBJECT, AlertsConfig, AlertsConfigError, pipeline_deadline
+from banking_cdc.utils.alerts import (
+    BODY,
+    CONFIG_ENV,
+    SUBJECT,
+    AlertsConfig,
+    AlertsConfigError,
+    pipeline_deadline,
+    running_dags_test,
+)
 
 GOOD = """
 email:
@@ -79,3 +87,36 @@ def test_email_templates_name_dag_run_and_deadline() -> None:
     assert subject == "[banking-cdc] Deadline missed: cdc_stage / manual__1"
     for expected in ("DAG: cdc_stage", "Run: manual__1", "Deadline: 2026-11-26 10:05:00+00:00", "State now: running"):
         assert expected in body
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["/opt/venv/bin/airflow", "dags", "test", "cdc_stage"], True),
+        (["airflow", "dags", "test", "cdc_stage", "--conf", "{}"], True),
+        (["/opt/venv/bin/airflow", "dags", "list"], False),
+        (["/opt/venv/bin/airflow", "scheduler"], False),
+        (["/usr/bin/python", "-m", "pytest", "dags", "test"], False),
+        (["airflow"], False),
+    ],
+)
+def test_running_dags_test_recognises_only_the_dags_test_command(argv: list[str], expected: bool) -> None:
+    assert running_dags_test(argv) is expected
+
+
+def test_no_deadline_under_airflow_dags_test_but_the_interval_is_still_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = AlertsConfig.load(_write(tmp_path, GOOD))
+    monkeypatch.setattr("sys.argv", ["/x/bin/airflow", "dags", "test", "some_dag"])
+    assert pipeline_deadline("some_dag", config) is None
+    with pytest.raises(AlertsConfigError, match=re.escape("deadlines.other_dag is missing")):
+        pipeline_deadline("other_dag", config)
+
+
+def test_bcdc_alerts_config_names_another_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(CONFIG_ENV, str(_write(tmp_path, GOOD.replace("some_dag: 120", "some_dag: 7"))))
+    assert AlertsConfig.load().deadlines == {"some_dag": 7}
+    monkeypatch.setenv(CONFIG_ENV, str(tmp_path / "missing.yaml"))
+    with pytest.raises(AlertsConfigError, match=re.escape(f"{tmp_path / 'missing.yaml'} does not exist")):
+        AlertsConfig.load()

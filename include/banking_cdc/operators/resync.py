@@ -1,0 +1,363 @@
+"""Resync captured tables: signal a Debezium incremental snapshot, wait until it is done and in bronze.
+
+- :class:`DebeziumIncrementalSnapshotOperator` records the tables' topic watermarks, then inserts an
+  ``execute-snapshot`` signal (id fixed per DAG run, so a retry inserts nothing) into the signal table.
+- :class:`DebeziumSnapshotCompleteSensor` waits for Debezium's ``COMPLETED`` notification of that signal
+  (``ABORTED`` fails it), then records the topics' watermarks: every snapshot event lies before them.
+- :class:`BronzeSnapshotLoadedSensor` waits until the load ledger covers every offset between the two
+  watermarks (the running stage and load DAGs land and load the events), and reports the snapshot rows.
+
+Sensors poke quickly (a few metadata requests, one short read of the small notification topic, one ledger
+query) and run in ``reschedule`` mode by default, so no worker slot is held while Debezium works.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import BaseOperator, BaseSensorOperator, Context, PokeReturnValue
+
+from banking_cdc.utils.capture_config import CaptureConfig
+from banking_cdc.utils.resync import (
+    ResyncError,
+    notification_topic,
+    resync_tables,
+    signal_id,
+    signal_insert_sql,
+    snapshot_progress,
+    snapshot_signal,
+    uncovered_offsets,
+)
+
+#: the consumer group named in watermark reads; it never commits (no offsets are ever stored for it)
+WATERMARK_GROUP = "bcdc-resync"
+
+
+def _consumer(kafka_config_id: str, topics: Sequence[str]) -> Any:
+    from airflow.providers.apache.kafka.hooks.consume import KafkaConsumerHook
+
+    from banking_cdc.triggers.kafka import group_consumer_config
+
+    hook = KafkaConsumerHook(topics=list(topics), kafka_config_id=kafka_config_id)
+    config = group_consumer_config(
+        hook, WATERMARK_GROUP, **{"auto.offset.reset": "earliest", "enable.partition.eof": True}
+    )
+    return hook._get_client(config)
+
+
+def topic_watermarks(
+    kafka_config_id: str, topics: Sequence[str], timeout: float = 10.0
+) -> dict[str, dict[str, list[int]]]:
+    """``{topic: {partition (str, JSON-safe): [low, high]}}`` of every partition of ``topics``."""
+    from banking_cdc.triggers.kafka import backlog_offsets
+
+    consumer = _consumer(kafka_config_id, topics)
+    try:
+        offsets = backlog_offsets(consumer, topics, timeout=timeout)
+    finally:
+        consumer.close()
+    # the group never commits, so each start is the partition's low watermark
+    return {topic: {str(p): [low, high] for p, (low, high) in parts.items()} for topic, parts in offsets.items()}
+
+
+class DebeziumIncrementalSnapshotOperator(BaseOperator):
+    """
+    Ask Debezium for an incremental snapshot of captured tables through the source signal table.
+
+    Returns ``{signal_id, tables, topics: {topic: {partition: first offset of the snapshot}}, dbt_select,
+    signal_inserted}``. The signal id is derived from the DAG run, so a retried task inserts nothing new; if
+    the signal already existed, the recorded start offsets are the partitions' low watermarks (a wider,
+    still correct range for the bronze check).
+
+    :param tables: Source tables to resync (validated against capture.yaml; a comma-separated string works).
+    :param postgres_conn_id: Airflow connection of the source database (the signal table lives there).
+    :param kafka_config_id: Airflow connection of Kafka (watermarks of the tables' topics).
+    :param capture_config_path: Capture configuration file; ``None`` uses the packaged one.
+    """
+
+    template_fields: Sequence[str] = ("tables",)
+    ui_color = "#e1f5fe"
+
+    def __init__(
+        self,
+        *,
+        tables: Any,
+        postgres_conn_id: str = "postgres_source",
+        kafka_config_id: str = "kafka_default",
+        capture_config_path: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.tables = tables
+        self.postgres_conn_id = postgres_conn_id
+        self.kafka_config_id = kafka_config_id
+        self.capture_config_path = capture_config_path
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+        from banking_cdc.utils.resync import dbt_selection
+
+        capture = CaptureConfig.load(self.capture_config_path)
+        tables = resync_tables(capture, self.tables)
+        notification_topic(capture)  # fail before signalling if the connector cannot report completion
+        dag_run = context.get("dag_run")
+        run_id = getattr(dag_run, "run_id", None) or f"manual-{time.time_ns()}"
+        dag_id = getattr(dag_run, "dag_id", None) or self.dag_id
+        signal = signal_id(dag_id, run_id)
+        topics = [capture.topic(table) for table in tables]
+        watermarks = topic_watermarks(self.kafka_config_id, topics)
+        kind, data = snapshot_signal(capture, tables)
+        conn = PostgresHook(postgres_conn_id=self.postgres_conn_id).get_conn()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(signal_insert_sql(capture), (signal, kind, data))
+                inserted = cur.rowcount == 1
+            conn.commit()
+        finally:
+            conn.close()
+        marks = {
+            topic: {p: (low_high[1] if inserted else low_high[0]) for p, low_high in parts.items()}
+            for topic, parts in watermarks.items()
+        }
+        if inserted:
+            self.log.info("Signal %s inserted: incremental snapshot of %s; topics from %s", signal, tables, marks)
+        else:
+            self.log.warning(
+                "Signal %s already existed (a retry): not inserted again; bronze will be checked from the "
+                "topics' low watermarks %s", signal, marks,
+            )  # fmt: skip
+        return {
+            "signal_id": signal,
+            "tables": tables,
+            "topics": marks,
+            "dbt_select": dbt_selection(tables),
+            "signal_inserted": inserted,
+        }
+
+
+class DebeziumSnapshotCompleteSensor(BaseSensorOperator):
+    """
+    Wait until Debezium reports the end of an incremental snapshot (its notifications, channel ``sink``).
+
+    ``COMPLETED`` succeeds and returns the signal's info plus ``ends`` (the topics' high watermarks read after
+    completion: every snapshot event lies before them) and ``rows_scanned`` per table; ``ABORTED`` fails.
+
+    :param signal: The return value of :class:`DebeziumIncrementalSnapshotOperator` (an XCom).
+    :param kafka_config_id: Airflow connection of Kafka.
+    :param capture_config_path: Capture configuration file; ``None`` uses the packaged one.
+    """
+
+    template_fields: Sequence[str] = ("signal",)
+    ui_color = "#e1f5fe"
+
+    def __init__(
+        self,
+        *,
+        signal: Any,
+        kafka_config_id: str = "kafka_default",
+        capture_config_path: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("mode", "reschedule")
+        kwargs.setdefault("poke_interval", 10)
+        kwargs.setdefault("timeout", timedelta(hours=6).total_seconds())
+        super().__init__(**kwargs)
+        self.signal = signal
+        self.kafka_config_id = kafka_config_id
+        self.capture_config_path = capture_config_path
+
+    def execute(self, context: Context) -> Any:
+        from airflow.exceptions import AirflowSensorTimeout
+
+        try:
+            return super().execute(context)
+        except AirflowSensorTimeout as exc:
+            capture = CaptureConfig.load(self.capture_config_path)
+            raise AirflowSensorTimeout(
+                f"Debezium did not report the end of incremental snapshot {self.signal['signal_id']} of "
+                f"{self.signal['tables']} within {self.timeout:.0f}s: check connector "
+                f"{capture.connector.name!r} (GET /connectors/{capture.connector.name}/status) and the "
+                f"notification topic {notification_topic(capture)!r}"
+            ) from exc
+
+    def poke(self, context: Context) -> PokeReturnValue | bool:
+        capture = CaptureConfig.load(self.capture_config_path)
+        topic = notification_topic(capture)
+        progress = snapshot_progress(self.signal["signal_id"], self._notifications(topic))
+        if progress.status == "ABORTED":
+            raise ResyncError(f"Debezium aborted incremental snapshot {progress.signal_id} of {self.signal['tables']}")
+        if progress.status != "COMPLETED":
+            self.log.info("Incremental snapshot %s: %s", progress.signal_id, progress.status)
+            return False
+        ends = {
+            topic: {p: low_high[1] for p, low_high in parts.items()}
+            for topic, parts in topic_watermarks(self.kafka_config_id, list(self.signal["topics"])).items()
+        }
+        self.log.info(
+            "Incremental snapshot %s completed: rows scanned %s (status %s); topics end at %s",
+            progress.signal_id, progress.rows_scanned, progress.scan_status, ends,
+        )  # fmt: skip
+        return PokeReturnValue(
+            is_done=True, xcom_value={**self.signal, "ends": ends, "rows_scanned": progress.rows_scanned}
+        )
+
+    def _notifications(self, topic: str) -> list[dict[str, Any]]:
+        """Every notification in ``topic`` up to its high watermarks (small: a few per snapshot)."""
+        from confluent_kafka import KafkaError, TopicPartition
+
+        consumer = _consumer(self.kafka_config_id, [topic])
+        notes: list[dict[str, Any]] = []
+        try:
+            metadata = consumer.list_topics(timeout=10)
+            if topic not in metadata.topics or not metadata.topics[topic].partitions:
+                self.log.info("Notification topic %s does not exist yet", topic)
+                return notes
+            todo: dict[int, int] = {}
+            assignment = []
+            for partition in metadata.topics[topic].partitions:
+                low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10, cached=False)
+                if high > low:
+                    todo[partition] = high
+                    assignment.append(TopicPartition(topic, partition, low))
+            if not assignment:
+                return notes
+            consumer.assign(assignment)
+            deadline = time.monotonic() + 60
+            while todo and time.monotonic() < deadline:
+                message = consumer.poll(1.0)
+                if message is None:
+                    continue
+                if message.error():
+                    if message.error().code() == KafkaError._PARTITION_EOF:
+                        todo.pop(message.partition(), None)
+                        continue
+                    raise ResyncError(f"reading notification topic {topic!r} failed: {message.error()}")
+                if message.offset() >= todo.get(message.partition(), 0) - 1:
+                    todo.pop(message.partition(), None)
+                try:
+                    value = json.loads(message.value() or b"null")
+                except ValueError:
+                    continue  # not a notification: ignore it
+                if isinstance(value, dict):
+                    notes.append(value)
+        finally:
+            consumer.close()
+        return notes
+
+
+class BronzeSnapshotLoadedSensor(BaseSensorOperator):
+    """
+    Wait until bronze (DuckDB) holds every event of the resync's topics up to the snapshot's end.
+
+    Done when the load ledger covers each partition from the offset recorded at signal time to the watermark
+    read at completion. Returns the signal's info plus ``snapshot_rows`` per table (bronze rows with
+    ``op='r'`` and ``source_snapshot='incremental'`` in that range). A warehouse locked by a writer (the loader,
+    dbt) is a "not yet", never an error. Run it in the ``duckdb_writer`` pool.
+
+    :param snapshot: The return value of :class:`DebeziumSnapshotCompleteSensor` (an XCom).
+    :param duckdb_conn_id: Airflow connection of the DuckDB warehouse.
+    :param capture_config_path: Capture configuration file; ``None`` uses the packaged one.
+    """
+
+    template_fields: Sequence[str] = ("snapshot",)
+    ui_color = "#fff3e0"
+
+    def __init__(
+        self,
+        *,
+        snapshot: Any,
+        duckdb_conn_id: str = "duckdb_default",
+        capture_config_path: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("mode", "reschedule")
+        kwargs.setdefault("poke_interval", 15)
+        kwargs.setdefault("timeout", timedelta(hours=2).total_seconds())
+        super().__init__(**kwargs)
+        self.snapshot = snapshot
+        self.duckdb_conn_id = duckdb_conn_id
+        self.capture_config_path = capture_config_path
+
+    def execute(self, context: Context) -> Any:
+        from airflow.exceptions import AirflowSensorTimeout
+
+        try:
+            return super().execute(context)
+        except AirflowSensorTimeout as exc:
+            raise AirflowSensorTimeout(
+                f"bronze did not receive the snapshot of {self.snapshot['tables']} (signal "
+                f"{self.snapshot['signal_id']}) within {self.timeout:.0f}s: are cdc_stage and cdc_load_bronze "
+                "running? Offsets still missing are in the last poke's log"
+            ) from exc
+
+    def poke(self, context: Context) -> PokeReturnValue | bool:
+        import duckdb
+
+        from banking_cdc.hooks.duckdb import DuckDBHook
+        from banking_cdc.utils.warehouse import warehouse_backend
+
+        backend = warehouse_backend()
+        if backend != "duckdb":
+            raise ResyncError(
+                f"the resync's bronze check supports the DuckDB warehouse only (warehouse_backend={backend!r})"
+            )
+        capture = CaptureConfig.load(self.capture_config_path)
+        try:
+            with DuckDBHook(duckdb_conn_id=self.duckdb_conn_id).get_conn(read_only=True) as conn:
+                missing, rows = self._check(conn, capture)
+        except (duckdb.IOException, duckdb.CatalogException) as exc:
+            # another process holds the write lock, or bronze is not set up yet: look again later
+            self.log.info("Warehouse not readable now (%s): will look again", type(exc).__name__)
+            return False
+        if missing:
+            self.log.info("Waiting for bronze: offsets not loaded yet %s", missing)
+            return False
+        self.log.info(
+            "Snapshot of %s is in bronze: %s incremental-snapshot row(s) (rows scanned %s)",
+            self.snapshot["tables"], rows, self.snapshot.get("rows_scanned"),
+        )  # fmt: skip
+        return PokeReturnValue(is_done=True, xcom_value={**self.snapshot, "snapshot_rows": rows})
+
+    def _check(self, conn: Any, capture: CaptureConfig) -> tuple[dict[str, Any], dict[str, int]]:
+        from banking_cdc.utils.bronze import BRONZE_SCHEMA, LEDGER_TABLE, LandingFile
+
+        missing: dict[str, Any] = {}
+        rows: dict[str, int] = {}
+        for table in self.snapshot["tables"]:
+            topic = capture.topic(table)
+            marks = {int(p): int(o) for p, o in self.snapshot["topics"][topic].items()}
+            ends = {int(p): int(o) for p, o in self.snapshot["ends"][topic].items()}
+            ledger = conn.execute(
+                f"SELECT file_key, first_offset, last_offset FROM {BRONZE_SCHEMA}.{LEDGER_TABLE} "
+                "WHERE bronze_table = ? AND last_offset >= ?",
+                [table, min(marks.values(), default=0)],
+            ).fetchall()
+            ranges = []
+            for key, first, last in ledger:
+                landing = LandingFile.parse(key)
+                if landing.topic == topic:
+                    ranges.append((landing.partition, first, last))
+            gaps = uncovered_offsets(ranges, marks, ends)
+            if gaps:
+                missing[topic] = gaps
+                continue
+            windows = [(p, marks.get(p, 0), end) for p, end in ends.items() if end > marks.get(p, 0)]
+            if not windows:
+                rows[table] = 0
+                continue
+            condition = " OR ".join("(kafka_partition = ? AND kafka_offset >= ? AND kafka_offset < ?)" for _ in windows)
+            parameters: list[Any] = [topic]
+            for window in windows:
+                parameters.extend(window)
+            (count,) = conn.execute(
+                f"SELECT count(*) FROM {BRONZE_SCHEMA}.{table} WHERE kafka_topic = ? AND op = 'r' "
+                f"AND source_snapshot = 'incremental' AND ({condition})",
+                parameters,
+            ).fetchone()
+            rows[table] = int(count)
+        return missing, rows
