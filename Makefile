@@ -38,8 +38,8 @@ test-unit: bootstrap ## unit tests only (no services)
 
 lint: ## ruff on everything, mypy on the provider package
 	dev/bootstrap.sh --lint
-	.venv-lint/bin/ruff check dags include tests dev
-	.venv-lint/bin/ruff format --check dags include tests dev
+	.venv-lint/bin/ruff check dags include plugins tests dev
+	.venv-lint/bin/ruff format --check dags include plugins tests dev
 	.venv-lint/bin/mypy --python-executable $(PY) include/banking_cdc
 
 dbt-manifest: bootstrap ## regenerate banking_dbt/manifest.json (commit it; the Cosmos DAG renders from it)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what the native stack and the tests need, once; every later run is a quick no-op.
-#   - Debian packages: PostgreSQL 15, a Java 17 runtime, Maven (jars come from Maven Central)
+#   - Debian packages: PostgreSQL 15, a Java 17 runtime, Maven (jars come from Maven Central), Chromium
+#     (headless, for the health page test)
 #   - .venv: Airflow, providers, Cosmos, dbt, test tools, and this project's provider (editable)
 #   - .venv-lint: ruff and mypy (only with --lint)
 # Downloads are cached under ~/.cache (pip, Maven); nothing is downloaded from anywhere else.
@@ -20,6 +21,8 @@ ensure_debian_packages() {
   command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
   command -v mvn >/dev/null 2>&1 || missing+=(maven)
   "$PYTHON" -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+  # headless browser of the health page test (tests/plugins); Debian's, no browser download
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   if [ ${#missing[@]} -eq 0 ]; then return; fi
   [ "$(id -u)" -eq 0 ] || die "missing Debian packages (${missing[*]}); run as root or install them"
   say "installing Debian packages: ${missing[*]}"

@@ -6,11 +6,14 @@ import json
 import re
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from banking_cdc.utils.health_report import DBT_TEST
+from banking_cdc.utils.metrics_store import MetricsStore
 from tests.dags.dag_test_runner import run_dag_test
 from tests.dbt.bronze_fixture import load_bronze, synthesize
 
@@ -39,6 +42,12 @@ def test_dag_test_builds_gold_task_by_task(airflow_db: Path, tmp_path: Path, mon
     expected |= {f"{n['name']}.test" for n in nodes if n["resource_type"] == "model"}
     missing = sorted(expected - succeeded)
     assert not missing, f"tasks not reported successful: {missing}\n{output[-3000:]}"
+
+    # the health plugin's listener recorded every test task of this run as passed in the metrics table
+    tests = {t for t in succeeded if t.endswith((".test", "_test"))}
+    rows = MetricsStore().read(metrics=[DBT_TEST], since=timedelta(hours=2))
+    recorded = {(r.subject, r.value, r.status) for r in rows if r.run_id == run_id}
+    assert recorded == {(t, 1.0, "success") for t in tests}
 
     with duckdb.connect(str(database), read_only=True) as conn:
         current = conn.execute("SELECT count(*) FROM gold.dim_customers WHERE is_current").fetchone()[0]
