@@ -41,6 +41,7 @@ def get_provider_info() -> dict[str, Any]:
                     "banking_cdc.operators.health",
                     "banking_cdc.operators.capture",
                     "banking_cdc.operators.generator",
+                    "banking_cdc.operators.reconcile",
                 ],
             }
         ],
