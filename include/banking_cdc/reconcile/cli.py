@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 from collections.abc import Sequence
@@ -74,7 +75,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         options = ReconcileOptions(grace_minutes=args.grace_minutes)
         backend = args.warehouse or dbt_target()
         reader = gold_reader(backend, duckdb_conn_id=args.duckdb_conn_id, snowflake_conn_id=args.snowflake_conn_id)
-        report = run_reconciliation(reader, options, postgres_conn_id=args.postgres_conn_id)
+        # Airflow's loggers (hooks) print to stdout; the report owns stdout, so logs go to stderr
+        with contextlib.redirect_stdout(sys.stderr):
+            report = run_reconciliation(reader, options, postgres_conn_id=args.postgres_conn_id)
     except BankingCdcError as exc:
         print(f"reconcile: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
