@@ -1,8 +1,8 @@
 """Read the warehouse's gold layer (and the bronze facts the SCD2 and grace rules need).
 
 Warehouse access sits behind :class:`GoldReader`, one implementation per backend: DuckDB (the embedded
-default) today; Snowflake raises :class:`ReconcileUnsupportedError` until its reader is written (the
-queries are plain SQL except the JSON paths and the hash, which need Snowflake's ``:`` paths and ``MD5``).
+default) today; for Snowflake :func:`gold_reader` raises :class:`ReconcileUnsupportedError` until its reader
+is written (the queries are plain SQL except the JSON paths and the hash: Snowflake's ``:`` paths, ``MD5``).
 
 DuckDB allows one process at a time: an Airflow task running this must use the one-slot pool
 ``duckdb_writer`` (:data:`banking_cdc.utils.dbt_project.DUCKDB_POOL`). The file is opened read-only.
@@ -179,23 +179,11 @@ def read_duckdb_gold(conn: Any, path: str = "DuckDB") -> GoldSnapshot:
     return GoldSnapshot(tables=tables, balances=balances, activity=activity)
 
 
-class SnowflakeGoldReader:
-    """
-    Gold of the Snowflake warehouse: not supported yet.
-
-    :param snowflake_conn_id: Airflow connection to Snowflake.
-    """
-
-    backend = "snowflake"
-
-    def __init__(self, snowflake_conn_id: str = "snowflake_default") -> None:
-        self.snowflake_conn_id = snowflake_conn_id
-
-    def read(self) -> GoldSnapshot:
-        raise ReconcileUnsupportedError(
-            "reconciliation of a Snowflake warehouse is not supported yet (warehouse_backend='snowflake'); "
-            "only DuckDB has a gold reader (banking_cdc.reconcile.gold)"
-        )
+#: why a Snowflake warehouse cannot be reconciled yet
+SNOWFLAKE_UNSUPPORTED = (
+    "reconciliation of a Snowflake warehouse is not supported yet (warehouse_backend='snowflake'); only DuckDB has "
+    "a gold reader (banking_cdc.reconcile.gold: add a GoldReader with Snowflake's JSON paths and MD5)"
+)
 
 
 def gold_reader(
@@ -206,10 +194,10 @@ def gold_reader(
 
     :param backend: ``duckdb`` or ``snowflake`` (see :func:`banking_cdc.utils.warehouse.warehouse_backend`).
     :param duckdb_conn_id: Connection of the DuckDB warehouse.
-    :param snowflake_conn_id: Connection of the Snowflake warehouse.
+    :param snowflake_conn_id: Connection of the Snowflake warehouse (for its reader, not written yet).
     """
     if backend == "duckdb":
         return DuckDBGoldReader(duckdb_conn_id)
-    if backend == "snowflake":
-        return SnowflakeGoldReader(snowflake_conn_id)
+    if backend == "snowflake":  # fail before anything is read
+        raise ReconcileUnsupportedError(SNOWFLAKE_UNSUPPORTED)
     raise ReconcileUnsupportedError(f"unknown warehouse backend {backend!r}")

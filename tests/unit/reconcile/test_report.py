@@ -91,7 +91,7 @@ def test_cli_exits_2_on_usage_errors(fake_run: dict[str, Any], capsys: pytest.Ca
 
 def test_snowflake_fails_clearly_as_not_supported_yet() -> None:
     with pytest.raises(ReconcileUnsupportedError, match="Snowflake warehouse is not supported yet"):
-        gold_reader("snowflake").read()
+        gold_reader("snowflake")
 
 
 def test_operator_fails_without_retry_listing_the_failing_checks(monkeypatch: pytest.MonkeyPatch) -> None:
