@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help bootstrap stack-up stack-down stack-status stack-logs demo demo-clean test test-unit lint dbt-manifest dbt-manifest-check dbt-build constraints clean
+.PHONY: help bootstrap stack-up stack-down stack-status stack-logs demo demo-clean test test-unit lint dbt-manifest dbt-manifest-check dbt-build reconcile constraints clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -50,6 +50,9 @@ dbt-manifest-check: bootstrap ## fail when banking_dbt/manifest.json is stale (a
 
 dbt-build: bootstrap ## dbt build of banking_dbt on the embedded DuckDB warehouse (.state/warehouse)
 	cd banking_dbt && BCDC_DUCKDB_PATH=$(CURDIR)/.state/warehouse/banking.duckdb ../$(VENV)/bin/dbt build --profiles-dir .
+
+reconcile: bootstrap ## compare gold with the source database (strict; ARGS="--grace-minutes 5 --json")
+	source $${BCDC_STATE_DIR:-.state}/airflow.env && PYTHONPATH=$(CURDIR)/include $(PY) -m banking_cdc.reconcile $(ARGS)
 
 constraints: ## re-freeze dev/constraints.txt from the current .venv
 	@{ echo "# Frozen transitive versions of the native venv (pip install -c). Regenerate: make constraints"; \

@@ -42,6 +42,7 @@ def get_provider_info() -> dict[str, Any]:
                     "banking_cdc.operators.capture",
                     "banking_cdc.operators.generator",
                     "banking_cdc.operators.monitoring",
+                    "banking_cdc.operators.reconcile",
                 ],
             }
         ],
