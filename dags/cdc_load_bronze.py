@@ -20,6 +20,8 @@ from banking_cdc.transfers.s3_to_snowflake import S3ToSnowflakeBronzeOperator
 from banking_cdc.utils.alerts import pipeline_deadline
 
 BUCKET = "{{ var.value.get('landing_bucket', 'banking-landing') }}"
+#: priority in the one-slot pool `duckdb_writer`, above any dbt task's (at most its downstream count)
+LOAD_PRIORITY = 1000
 
 with DAG(
     dag_id="cdc_load_bronze",
@@ -56,6 +58,9 @@ with DAG(
         aws_conn_id="aws_default",
         duckdb_conn_id="duckdb_default",
         pool="duckdb_writer",
+        # first in line for the one writer slot: a load never waits behind a whole queued dbt run
+        priority_weight=LOAD_PRIORITY,
+        weight_rule="absolute",
         outlets=[BRONZE],
     )
     load_snowflake = S3ToSnowflakeBronzeOperator(

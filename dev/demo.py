@@ -166,7 +166,13 @@ class Pipeline:
         return int(rows[0][0])
 
     def failed_runs(self) -> list[tuple[Any, ...]]:
-        return self.airflow.query("SELECT dag_id, run_id FROM dag_run WHERE state = 'failed'")
+        """Failed runs of the setup DAGs and the chain (a failed ``cdc_monitoring`` run is an alert, not a
+        pipeline failure: it fails while the chain catches up, for example on gold freshness)."""
+        dag_ids = (*SETUP, *CHAIN)
+        marks = ", ".join("?" for _ in dag_ids)
+        return self.airflow.query(
+            f"SELECT dag_id, run_id FROM dag_run WHERE state = 'failed' AND dag_id IN ({marks})", *dag_ids
+        )
 
     def wait_until_idle(self, since: float, quiet_for: float = 30, timeout: float = 1800) -> None:
         """No load or dbt run queued or running for ``quiet_for`` s, at least 45 s after ``since``

@@ -69,3 +69,16 @@ def test_dags_parse_fast_without_services() -> None:
         assert bag.import_errors == {}
     finally:
         os.environ.update(closed)
+
+
+def test_bronze_load_is_first_in_line_for_the_duckdb_writer_slot(dag_bag: DagBag) -> None:
+    """A queued load must not wait behind a whole dbt run in the one-slot pool (commit -> bronze freshness)."""
+    load = dag_bag.get_dag("cdc_load_bronze").get_task("load_duckdb")
+    assert load.pool == "duckdb_writer"
+    assert str(load.weight_rule).lower().endswith("absolute")
+    for dag_id in ("banking_dbt_transform", "cdc_resync", "cdc_monitoring", "cdc_reconcile"):
+        dag = dag_bag.get_dag(dag_id)
+        pooled = [t for t in dag.tasks if t.pool == "duckdb_writer"]
+        # a "downstream" weight is at most the sum of the weights of the whole DAG's tasks
+        highest = sum(t.priority_weight for t in dag.tasks)
+        assert not pooled or load.priority_weight > highest, f"{dag_id} can outrank the bronze load"
