@@ -174,6 +174,22 @@ class Pipeline:
             f"SELECT dag_id, run_id FROM dag_run WHERE state = 'failed' AND dag_id IN ({marks})", *dag_ids
         )
 
+    def failure_report(self, runs: list[tuple[Any, ...]], tail: int = 1500) -> str:
+        """The failed tasks of ``runs`` ((dag_id, run_id) pairs) with the end of each one's last log."""
+        lines = []
+        for dag_id, run_id in runs:
+            for task_id, try_number in self.airflow.query(
+                "SELECT task_id, try_number FROM task_instance WHERE dag_id = ? AND run_id = ? AND state = 'failed'",
+                dag_id,
+                run_id,
+            ):
+                logs = sorted(
+                    (self.airflow.home / "logs").glob(f"dag_id={dag_id}/run_id={run_id}/task_id={task_id}/*.log")
+                )
+                text = logs[-1].read_text(errors="replace")[-tail:] if logs else "(no log file)"
+                lines.append(f"--- {dag_id} / {run_id} / {task_id} (try {try_number})\n{text}")
+        return "\n".join(lines)
+
     def wait_until_idle(self, since: float, quiet_for: float = 30, timeout: float = 1800) -> None:
         """No load or dbt run queued or running for ``quiet_for`` s, at least 45 s after ``since``
         (the stage lands a small backlog once it is 15 s old)."""
@@ -282,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         failed = pipeline.failed_runs()
         if failed:
             say(f"WARNING: failed runs {failed} (logs under {pipeline.airflow.home}/logs)")
+            print(pipeline.failure_report(failed))
         import duckdb
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 

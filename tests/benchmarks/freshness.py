@@ -76,6 +76,7 @@ def main() -> int:
         window_end = time.time()
         pipeline.wait_until_idle(window_end)
         failed = pipeline.failed_runs()
+        failures = pipeline.failure_report(failed) if failed else ""
         counts = {
             dag_id: pipeline.airflow.query("SELECT count(*) FROM dag_run WHERE dag_id = ?", dag_id)[0][0]
             for dag_id in CHAIN
@@ -101,7 +102,7 @@ def main() -> int:
     if dbt_runs:
         print(f"dbt runs during/after the load: {len(dbt_runs)}, mean {statistics.mean(dbt_runs):.0f} s queued->end")
     if failed:
-        print(f"FAILED runs: {failed}")
+        print(f"FAILED runs: {failed}\n{failures}")
     for name in ("bronze", "gold"):
         values: list[float] = getattr(fresh, name)
         if not values:
