@@ -21,6 +21,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 METRICS_CONN_ID = "bcdc_metrics"
+#: SQLSTATE of "relation does not exist"
+UNDEFINED_TABLE = "42P01"
 SCHEMA = "bcdc_ops"
 TABLE = f"{SCHEMA}.pipeline_metrics"
 
@@ -41,6 +43,11 @@ DDL = (
     """,
     f"CREATE INDEX IF NOT EXISTS pipeline_metrics_observed_at ON {TABLE} (observed_at)",
 )
+
+
+def _sqlstate(err: BaseException) -> str | None:
+    """The SQLSTATE of a psycopg 3 (``sqlstate``) or psycopg2 (``pgcode``) error, if it has one."""
+    return getattr(err, "sqlstate", None) or getattr(err, "pgcode", None)
 
 
 @dataclass(frozen=True)
@@ -111,11 +118,23 @@ class MetricsStore:
         run_id: str | None = None,
     ) -> int:
         """
-        Store ``samples`` as observed at ``observed_at`` (default: now, UTC) in one transaction.
+        Store ``samples`` as observed at ``observed_at`` (default: now, UTC) in one transaction; a missing
+        table (a fresh metrics database) is created first.
 
         :return: The number of rows written.
         """
         when = observed_at or datetime.now(UTC)
+        batch = list(samples)
+        try:
+            return self._insert(batch, when, run_id)
+        except Exception as err:
+            # a fresh metrics database (before cdc_monitoring's first run): create the table, write again
+            if _sqlstate(err) != UNDEFINED_TABLE:
+                raise
+            self.ensure_schema()
+            return self._insert(batch, when, run_id)
+
+    def _insert(self, samples: list[MetricSample], when: datetime, run_id: str | None) -> int:
         rows = [(when, s.metric, s.subject, s.value, s.status, s.threshold, s.breached, run_id) for s in samples]
         if not rows:
             return 0

@@ -49,3 +49,20 @@ def test_prune_deletes_only_old_observations(store: MetricsStore) -> None:
     store.record([MetricSample(metric, "new", 1.0)], observed_at=now)
     assert store.prune(timedelta(days=30)) >= 1
     assert [r.subject for r in store.read([metric])] == ["new"]
+
+
+def test_record_on_a_fresh_database_creates_the_table(stack: dict[str, str]) -> None:
+    """The dbt test listener may write before cdc_monitoring ever ran: the first write creates the table."""
+    store = MetricsStore()
+    store.ensure_schema()
+    conn = store._connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("DROP TABLE bcdc_ops.pipeline_metrics")
+        conn.commit()
+    finally:
+        conn.close()
+    metric = f"test.metric_{uuid.uuid4().hex[:8]}"
+    written = store.record(MetricSample(metric, f"s{n}", float(n)) for n in (1, 2))  # a generator: read once
+    assert written == 2
+    assert [(r.subject, r.value) for r in store.read([metric])] == [("s1", 1.0), ("s2", 2.0)]
