@@ -45,6 +45,19 @@ def free_port(first: int = 18080, last: int = 18199) -> int:
     raise AirflowClusterError(f"no free loopback port in {first}-{last}")
 
 
+def _ancestors(pid: int) -> list[int]:
+    """The parent PIDs of ``pid`` up to init (empty when it exited)."""
+    chain = []
+    while pid > 1:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            break
+        pid = int(stat.rsplit(")", 1)[1].split()[1])
+        chain.append(pid)
+    return chain
+
+
 class ScratchAirflow:
     """
     Airflow's four long-running components over a scratch metadata DB.
@@ -146,7 +159,10 @@ class ScratchAirflow:
         """Start the four components, each in its own session, output in ``logs/<component>.log``."""
         self.logs.mkdir(parents=True, exist_ok=True)
         for name in COMPONENTS:
-            out = (self.logs / f"{name}.log").open("ab")
+            self._spawn(name)
+
+    def _spawn(self, name: str) -> None:
+        with (self.logs / f"{name}.log").open("ab") as out:
             self.procs[name] = subprocess.Popen(
                 [str(AIRFLOW_BIN / "airflow"), name],
                 env=self.env,
@@ -155,6 +171,59 @@ class ScratchAirflow:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
+
+    def restart(self, component: str, down_for: float = 0.0) -> None:
+        """
+        Stop one component (SIGTERM to its session, SIGKILL after 30 s), keep it down ``down_for`` s, start it
+        again (a fault drill: the triggerer's deferred tasks must be picked up by the new one).
+        """
+        if component not in COMPONENTS:
+            raise AirflowClusterError(f"unknown component {component!r}; one of {COMPONENTS}")
+        proc = self.procs[component]
+        for sig, wait in ((signal.SIGTERM, 30.0), (signal.SIGKILL, 10.0)):
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                pass
+            try:
+                proc.wait(timeout=wait)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        time.sleep(down_for)
+        self._spawn(component)
+
+    def task_pids(self, dag_id: str, task_id: str, resumed: bool = False) -> list[int]:
+        """
+        PIDs of the running task processes of ``dag_id.task_id`` in this Airflow: the task runner's title is
+        ``airflow worker -- <task instance id>`` (a UUID of this metadata DB) and the scheduler is its ancestor
+        (its environment is not readable: ``setproctitle`` reuses that memory).
+
+        :param resumed: Only task instances resumed after a deferral (``next_method`` set: the trigger fired
+            and the worker is doing the work), not those starting up or about to defer.
+        """
+        sql = "SELECT id FROM task_instance WHERE dag_id = ? AND task_id = ? AND state = 'running'"
+        if resumed:
+            sql += " AND next_method IS NOT NULL"
+        ids = {str(row[0]).replace("-", "") for row in self.query(sql, dag_id, task_id)}
+        if not ids:
+            return []
+        scheduler = self.procs["scheduler"].pid if "scheduler" in self.procs else None
+        pids = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+            except OSError:
+                continue
+            if (
+                title.startswith("airflow worker -- ")
+                and title.removeprefix("airflow worker -- ").replace("-", "") in ids
+            ):
+                if scheduler is None or scheduler in _ancestors(int(entry.name)):
+                    pids.append(int(entry.name))
+        return pids
 
     def check_alive(self) -> None:
         """Raise with the log tail of a component that exited."""

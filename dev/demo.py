@@ -211,18 +211,32 @@ class Pipeline:
             self.airflow.airflow("dags", "pause", dag_id)
 
 
-def run_generator(rate: float, duration: float, seed: int) -> dict[str, Any]:
-    """The workload generator at ``rate`` operations per second for ``duration`` s; its JSON summary."""
-    result = subprocess.run(
+def start_generator(rate: float, duration: float, seed: int) -> subprocess.Popen[str]:
+    """The workload generator at ``rate`` operations per second for ``duration`` s, in the background."""
+    return subprocess.Popen(
         [sys.executable, "-m", "banking_cdc.generator", "--rate", str(rate), "--duration", str(duration),
          "--seed", str(seed), "--no-progress", "--json"],
-        capture_output=True, text=True, timeout=duration + 600,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    if result.returncode != 0:
-        raise AirflowClusterError(f"the generator failed:\n{result.stderr[-3000:]}")
-    out = result.stdout
+
+
+def generator_summary(proc: subprocess.Popen[str], timeout: float) -> dict[str, Any]:
+    """Wait for a generator started by :func:`start_generator`; its JSON summary (raises if it failed)."""
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise AirflowClusterError(f"the generator did not end within {timeout:.0f} s") from None
+    if proc.returncode != 0:
+        raise AirflowClusterError(f"the generator failed:\n{err[-3000:]}")
     summary: dict[str, Any] = json.loads(out[out.index("{") :])
     return summary
+
+
+def run_generator(rate: float, duration: float, seed: int) -> dict[str, Any]:
+    """The workload generator at ``rate`` operations per second for ``duration`` s; its JSON summary."""
+    return generator_summary(start_generator(rate, duration, seed), timeout=duration + 600)
 
 
 def reconcile(warehouse: Path) -> tuple[bool, str]:
