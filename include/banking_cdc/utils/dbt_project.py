@@ -21,8 +21,9 @@ MANIFEST_NAME = "manifest.json"
 WAREHOUSE_ENV = "AIRFLOW_VAR_WAREHOUSE_BACKEND"
 #: one-slot pool shared by every task that writes the DuckDB warehouse
 DUCKDB_POOL = "duckdb_writer"
-#: dbt vars of Airflow runs: the balance test ignores accounts changed in the last minutes (in flight)
-AIRFLOW_DBT_VARS: dict[str, Any] = {"balance_check_grace_minutes": 5}
+#: dbt vars of Airflow runs: the balance test ignores accounts changed in the last minutes, and the
+#: referential tests rows loaded in the last minutes (in flight: topics load independently)
+AIRFLOW_DBT_VARS: dict[str, Any] = {"balance_check_grace_minutes": 5, "referential_grace_minutes": 5}
 
 
 def dbt_target() -> str:

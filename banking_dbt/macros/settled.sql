@@ -1,0 +1,30 @@
+{#-
+  get_where_subquery, dbt's hook that narrows the relation a data test reads (its `where` config), extended
+  with in-flight rows. Topics are staged and loaded independently, so while events are in flight a child
+  row (a transaction, an account) can reach the warehouse a load cycle before its parent (its account, its
+  customer): a referential test run in between would fail on a row that the next cycle completes
+  (fct_transactions re-merges rows still without a dimension version).
+
+  A data test whose config has `meta: {settled_by: <column>}` reads only the rows whose <column> (a
+  load or build time) is at least var('referential_grace_minutes') old on the warehouse clock. 0 (the
+  default: dbt build, tests, reconciliation) reads every row; the Airflow DAG passes a grace
+  (banking_cdc.utils.dbt_project.AIRFLOW_DBT_VARS). A row still orphaned after the grace fails the test:
+  a parent that never arrives, or a topic lagging by more than the grace, is reported, not hidden.
+-#}
+{% macro get_where_subquery(relation) -%}
+    {%- set conditions = [] -%}
+    {%- set where = config.get('where', '') -%}
+    {%- if where -%}
+        {%- do conditions.append('(' ~ where ~ ')') -%}
+    {%- endif -%}
+    {%- set settled_by = (config.get('meta') or {}).get('settled_by') -%}
+    {%- set grace = var('referential_grace_minutes', 0) | int -%}
+    {%- if settled_by and grace > 0 -%}
+        {%- do conditions.append(settled_by ~ ' <= ' ~ banking_dbt.minus_minutes(dbt.current_timestamp(), grace)) -%}
+    {%- endif -%}
+    {%- if conditions -%}
+        {%- do return('(select * from ' ~ relation ~ ' where ' ~ conditions | join(' and ') ~ ') dbt_subquery') -%}
+    {%- else -%}
+        {%- do return(relation) -%}
+    {%- endif -%}
+{%- endmacro %}
