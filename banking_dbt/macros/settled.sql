@@ -6,11 +6,23 @@
   (fct_transactions re-merges rows still without a dimension version).
 
   A data test whose config has `meta: {settled_by: <column>}` reads only the rows whose <column> (a
-  load or build time) is at least var('referential_grace_minutes') old on the warehouse clock. 0 (the
+  load or build time) is at least var('referential_grace_minutes') older than the run's bronze cut
+  (var('bronze_cut'), the Airflow run's start; the warehouse clock when no cut is set). 0 (the
   default: dbt build, tests, reconciliation) reads every row; the Airflow DAG passes a grace
   (banking_cdc.utils.dbt_project.AIRFLOW_DBT_VARS). A row still orphaned after the grace fails the test:
   a parent that never arrives, or a topic lagging by more than the grace, is reported, not hidden.
 -#}
+
+{#- The newest load or build time a data test treats as settled (SQL expression). -#}
+{% macro settled_horizon() -%}
+    {%- if var('bronze_cut', '') -%}
+        {%- set now = "cast('" ~ var('bronze_cut') ~ "' as " ~ banking_dbt.timestamp_tz_type() ~ ")" -%}
+    {%- else -%}
+        {%- set now = dbt.current_timestamp() -%}
+    {%- endif -%}
+    {{ banking_dbt.minus_minutes(now, var('referential_grace_minutes', 0) | int) }}
+{%- endmacro %}
+
 {% macro get_where_subquery(relation) -%}
     {%- set conditions = [] -%}
     {%- set where = config.get('where', '') -%}
@@ -20,7 +32,7 @@
     {%- set settled_by = (config.get('meta') or {}).get('settled_by') -%}
     {%- set grace = var('referential_grace_minutes', 0) | int -%}
     {%- if settled_by and grace > 0 -%}
-        {%- do conditions.append(settled_by ~ ' <= ' ~ banking_dbt.minus_minutes(dbt.current_timestamp(), grace)) -%}
+        {%- do conditions.append(settled_by ~ ' <= ' ~ banking_dbt.settled_horizon()) -%}
     {%- endif -%}
     {%- if conditions -%}
         {%- do return('(select * from ' ~ relation ~ ' where ' ~ conditions | join(' and ') ~ ') dbt_subquery') -%}

@@ -10,6 +10,8 @@
   - tracked_changed_at: when a tracked column (or is_deleted) last changed, on the database's clock
     (updated_at of the image; the commit time for a delete). The SCD2 snapshots use it as their
     updated_at, so a change of an untracked column never creates a version.
+  - var('bronze_cut') (an ISO timestamp; the Airflow DAG passes its run's start): only bronze rows loaded
+    at or before it are read, so every model of one run sees the same loads.
   - Incremental: only bronze rows loaded after the model's high-water mark (_loaded_at) are read; they
     are merged with the current row of their key (delete+insert on the key), so a late or repeated
     event never moves a key back to an older state.
@@ -34,6 +36,10 @@ with events as (
     from {{ source('bronze', table_name) }}
     where not is_tombstone
         and op in ('c', 'u', 'd', 'r')
+    {%- if var('bronze_cut', '') %}
+        -- one bronze state per Airflow run: loads committed after the run started wait for the next run
+        and loaded_at <= cast('{{ var("bronze_cut") }}' as {{ banking_dbt.timestamp_tz_type() }})
+    {%- endif %}
     {%- if is_incremental() %}
         and loaded_at > (
             select {{ banking_dbt.minus_minutes(

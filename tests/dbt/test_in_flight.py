@@ -1,4 +1,5 @@
-"""A transaction that reaches bronze a load cycle before its account (topics load independently).
+"""In-flight rows: a transaction that reaches bronze a load cycle before its account (topics load
+independently), and loads that land while a per-node dbt run is in progress (var bronze_cut).
 
 The referential data tests marked ``meta.settled_by`` (macros/settled.sql) and
 ``assert_no_orphan_transactions`` skip rows loaded within ``referential_grace_minutes``, the grace the
@@ -132,3 +133,31 @@ def test_a_transaction_ahead_of_its_account(built: Path, tmp_path: Path) -> None
             [ORPHAN_TXN],
         ).fetchone()
     assert row == (True, True)
+
+
+def test_rows_loaded_after_the_cut_wait_for_the_next_run(built: Path, tmp_path: Path) -> None:
+    database = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(built, database)
+    with duckdb.connect(str(database)) as conn:
+        (newest_load,) = conn.execute("SELECT max(loaded_at) FROM bronze.transactions").fetchone()
+        (newest,) = conn.execute("SELECT max(source_ts_ms) FROM bronze.transactions").fetchone()
+        _append_copy(
+            conn, "transactions", "e.op = 'c' AND e.after_json ->> 'status' = 'pending'",
+            {"transaction_id": ORPHAN_TXN + 1, "booked_at": _iso(newest + 1_000), "created_at": _iso(newest + 1_000),
+             "updated_at": _iso(newest + 1_000)},
+            newest + 1_000,
+        )  # fmt: skip
+    cut = (newest_load + timedelta(seconds=1)).isoformat()  # the run started before this load
+    target = tmp_path / "target"
+
+    def in_silver_and_gold() -> tuple[int, int]:
+        with duckdb.connect(str(database)) as conn:
+            return tuple(
+                conn.execute(f"SELECT count(*) FROM {model} WHERE transaction_id = ?", [ORPHAN_TXN + 1]).fetchone()[0]
+                for model in ("silver.stg_transactions", "gold.fct_transactions")
+            )  # type: ignore[return-value]
+
+    dbt(database, target, "build", "--vars", json.dumps({"bronze_cut": cut}))
+    assert in_silver_and_gold() == (0, 0)
+    dbt(database, target, "build")  # the next run (no cut: every load)
+    assert in_silver_and_gold() == (1, 1)

@@ -7,5 +7,5 @@ from {{ ref('fct_transactions') }} as t
 left join {{ ref('stg_accounts') }} as a on t.account_id = a.account_id
 where (a.account_id is null or t.account_sk is null or t.customer_sk is null)
     {%- if var('referential_grace_minutes', 0) | int > 0 %}
-    and t._loaded_at <= {{ banking_dbt.minus_minutes(dbt.current_timestamp(), var('referential_grace_minutes')) }}
+    and t._loaded_at <= {{ banking_dbt.settled_horizon() }}
     {%- endif %}

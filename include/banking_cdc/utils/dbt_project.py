@@ -24,6 +24,11 @@ DUCKDB_POOL = "duckdb_writer"
 #: dbt vars of Airflow runs: the balance test ignores accounts changed in the last minutes, and the
 #: referential tests rows loaded in the last minutes (in flight: topics load independently)
 AIRFLOW_DBT_VARS: dict[str, Any] = {"balance_check_grace_minutes": 5, "referential_grace_minutes": 5}
+#: dbt var of the per-node transform DAG: silver reads only bronze rows loaded before the DAG run started.
+#: Loads slip into the writer pool between two dbt tasks of a run; without one cut per run, stg_accounts
+#: and stg_transactions (built a few tasks apart) would see different loads and the run's tests would
+#: compare the two states (a transaction without its account, a balance without its postings).
+BRONZE_CUT_VAR: dict[str, Any] = {"bronze_cut": "{{ dag_run.start_date.isoformat() if dag_run.start_date else '' }}"}
 
 
 def dbt_target() -> str:
@@ -65,7 +70,7 @@ def cosmos_configs(project_dir: str | Path, target: str | None = None) -> dict[s
         from cosmos.profiles import DuckDBUserPasswordProfileMapping
 
         mapping = DuckDBUserPasswordProfileMapping(conn_id="duckdb_default")
-    operator_args: dict[str, Any] = {"install_deps": False, "vars": dict(AIRFLOW_DBT_VARS)}
+    operator_args: dict[str, Any] = {"install_deps": False, "vars": {**AIRFLOW_DBT_VARS, **BRONZE_CUT_VAR}}
     if target == "duckdb":
         operator_args["pool"] = DUCKDB_POOL
     return {

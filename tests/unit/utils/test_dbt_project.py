@@ -48,3 +48,17 @@ def test_snowflake_configs_use_the_snowflake_connection_and_no_duckdb_pool() -> 
     assert configs["profile_config"].target_name == "snowflake"
     assert configs["profile_config"].profile_mapping.conn_id == "snowflake_default"
     assert "pool" not in configs["operator_args"]
+
+
+def test_every_dbt_task_of_a_run_gets_the_runs_start_as_its_bronze_cut() -> None:
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    import jinja2
+
+    variables = cosmos_configs(PROJECT, target="duckdb")["operator_args"]["vars"]
+    assert variables["referential_grace_minutes"] == 5 and variables["balance_check_grace_minutes"] == 5
+    started = datetime(2026, 11, 26, 20, 9, 22, 198542, tzinfo=UTC)
+    template = jinja2.Environment().from_string(variables["bronze_cut"])
+    assert template.render(dag_run=SimpleNamespace(start_date=started)) == "2026-11-26T20:09:22.198542+00:00"
+    assert template.render(dag_run=SimpleNamespace(start_date=None)) == ""
