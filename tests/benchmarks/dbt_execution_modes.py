@@ -15,6 +15,10 @@ execution config replaced:
   failed on an Airflow 3.3 race (a resumed deferred sensor marked failed by the stale executor event of its
   deferring try, apache/airflow#71580), see docs/BENCHMARKS.md.
 
+``--preload both`` repeats the scheduler runs under a second scratch Airflow whose scheduler imports dbt
+before its executor forks the task workers (``banking_cdc.plugins.task_preload``, as ``plugins/`` does in the
+product); those runs are reported as ``<variant>+preload``, with the ratio to ``local_runner`` without it.
+
 Every variant runs ``--runs`` times, interleaved, under a running scheduler + DAG processor + triggerer +
 API server (tests/airflow_cluster.py: started here, each in its own session, the API server on a free
 loopback port, stopped by process group at the end), triggered with ``airflow dags trigger`` and polled in the
@@ -155,14 +159,32 @@ def ensure_dbt_venv(rebuild: bool) -> dict[str, Any]:
 # --- the scratch Airflow ------------------------------------------------------------------------------------
 
 
-def scratch_airflow(scratch: Path, warehouse: Path) -> ScratchAirflow:
-    """The scratch Airflow of this benchmark: its own DAGs folder and warehouse, none of the stack's connections."""
+PRELOAD_PLUGIN = '''"""Benchmark plugin: only the task preload listener of banking-cdc (airflow plugin)."""
+from airflow.plugins_manager import AirflowPlugin
+
+from banking_cdc.plugins.task_preload import TaskPreloadListener
+
+
+class BenchPreloadPlugin(AirflowPlugin):
+    name = "bench_task_preload"
+    listeners = [TaskPreloadListener()]
+'''
+
+
+def scratch_airflow(scratch: Path, warehouse: Path, dags: Path | None = None, preload: bool = False) -> ScratchAirflow:
+    """The scratch Airflow of this benchmark: its own DAGs folder and warehouse, none of the stack's connections;
+    with ``preload``, a plugins folder holding only the task preload listener."""
+    plugins = None
+    if preload:
+        plugins = scratch / "plugins"
+        plugins.mkdir(parents=True, exist_ok=True)
+        (plugins / "bench_task_preload.py").write_text(PRELOAD_PLUGIN)
     env = {
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW_CONN_DUCKDB_DEFAULT": json.dumps({"conn_type": "duckdb", "host": str(warehouse)}),
         "AIRFLOW_VAR_WAREHOUSE_BACKEND": "duckdb",
     }
-    return ScratchAirflow(scratch, scratch / "dags", env, inherit_connections=False)
+    return ScratchAirflow(scratch, dags or scratch / "dags", env, inherit_connections=False, plugins_folder=plugins)
 
 
 # --- metadata DB ---------------------------------------------------------------------------------------------
@@ -260,8 +282,9 @@ def report(runs: list[Run], venv: dict[str, Any]) -> None:
     """Print the table (medians per variant), each run's wall time and the dbt virtualenv's cost."""
     rows = []
     base: dict[str, float] = {}
+    names = list(dict.fromkeys(run.variant for run in runs))  # in the order they ran
     for how in ("scheduler", "dags test"):
-        for variant in VARIANTS:
+        for variant in names:
             chosen = [run for run in runs if run.variant == variant and run.how == how]
             if not chosen:
                 continue
@@ -288,7 +311,7 @@ def report(runs: list[Run], venv: dict[str, Any]) -> None:
     print()
     print("wall s of each run (scheduler: DagRun queued_at -> end_date; dags test: the whole command):")
     for how in ("scheduler", "dags test"):
-        for variant in VARIANTS:
+        for variant in names:
             walls = [f"{run.wall:.1f}" for run in runs if run.variant == variant and run.how == how]
             if walls:
                 print(f"  {how:9} {variant:24} {', '.join(walls)}")
@@ -297,6 +320,27 @@ def report(runs: list[Run], venv: dict[str, Any]) -> None:
         f"dbt virtualenv {VENV}: {'cached; ' if venv.get('cached') else ''}created in {venv['seconds']:.0f}s "
         f"on {venv['created']} (with {CONSTRAINTS.name}: {venv['constraints']}); dbt-core {installed}"
     )
+
+
+def preload_runs(scratch: Path, warehouse: Path, pristine: Path, variants: list[str], count: int) -> list[Run]:
+    """The scheduler runs again under a second Airflow whose scheduler preloads dbt (``<variant>+preload``)."""
+    airflow = scratch_airflow(scratch / "preload", warehouse, dags=scratch / "dags", preload=True)
+    airflow.migrate()
+    runs: list[Run] = []
+    try:
+        airflow.start()
+        airflow.wait_until_ready([f"bench_{name}" for name in variants])
+        log("second Airflow ready (scheduler preloads dbt)")
+        for number in range(1, count + 1):
+            for name in variants:
+                reset_warehouse(pristine, warehouse)
+                run = run_scheduled(airflow, name, number)
+                run.variant = f"{name}+preload"
+                runs.append(run)
+    finally:
+        airflow.stop()
+        log("second Airflow stopped")
+    return runs
 
 
 def main() -> int:
@@ -308,6 +352,10 @@ def main() -> int:
     parser.add_argument(
         "--variants", default="local_runner,local_venv,watcher", help=f"comma-separated, of: {', '.join(VARIANTS)}"
     )
+    parser.add_argument(
+        "--preload", choices=["off", "both"], default="off",
+        help="both: repeat the scheduler runs under an Airflow whose scheduler preloads dbt (<variant>+preload)",
+    )  # fmt: skip
     parser.add_argument("--rebuild-venv", action="store_true", help="recreate the dbt virtualenv")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder (logs) at the end")
     args = parser.parse_args()
@@ -356,9 +404,12 @@ def main() -> int:
             for name in variants:
                 reset_warehouse(pristine, warehouse)
                 runs.append(run_scheduled(airflow, name, number))
-    finally:
         airflow.stop()
         log("components stopped")
+        if args.preload == "both":
+            runs += preload_runs(scratch, warehouse, pristine, variants, args.runs)
+    finally:
+        airflow.stop()
         if not args.keep:
             shutil.rmtree(scratch, ignore_errors=True)
     report(runs, venv)

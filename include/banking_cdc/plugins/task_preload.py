@@ -96,8 +96,9 @@ class TaskPreloadListener:
 
     @hookimpl
     def on_starting(self, component: Any) -> None:
-        """Called by Airflow in each component as it starts; acts in the scheduler only."""
-        if not is_scheduler_command(sys.argv):
+        """Called by Airflow in each component as it starts; acts in the scheduler's job only (task
+        processes forked from the scheduler inherit its command line, and call this hook too)."""
+        if type(component).__name__ != "Job" or not is_scheduler_command(sys.argv):
             return
         from airflow.configuration import conf
 

@@ -78,15 +78,20 @@ def test_preload_imports_modules_and_skips_a_missing_one(monkeypatch, caplog):
     assert "could not import no_such_module_bcdc" in caplog.text
 
 
-def _run_hook(monkeypatch, argv, executor="LocalExecutor", start_method="fork", env="json"):
+def _run_hook(monkeypatch, argv, executor="LocalExecutor", start_method="fork", env="json", component=None):
+    component = Job() if component is None else component
     calls: list[tuple[str, ...]] = []
     monkeypatch.setattr(task_preload.sys, "argv", argv)
     monkeypatch.setattr(task_preload.multiprocessing, "get_start_method", lambda: start_method)
     monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", executor)
     monkeypatch.setenv("BCDC_TASK_PRELOAD", env)
     monkeypatch.setattr(task_preload, "preload", lambda modules: calls.append(tuple(modules)) or {})
-    TaskPreloadListener().on_starting(component=object())
+    TaskPreloadListener().on_starting(component=component)
     return calls
+
+
+class Job:
+    """Stands in for airflow.jobs.job.Job (the hook is called with the component's Job)."""
 
 
 def test_hook_preloads_in_a_forking_scheduler_only(monkeypatch):
@@ -95,3 +100,5 @@ def test_hook_preloads_in_a_forking_scheduler_only(monkeypatch):
     assert _run_hook(monkeypatch, ["/v/bin/airflow", "scheduler"], executor="CeleryExecutor") == []
     assert _run_hook(monkeypatch, ["/v/bin/airflow", "scheduler"], start_method="spawn") == []
     assert _run_hook(monkeypatch, ["/v/bin/airflow", "scheduler"], env="") == []
+    # a task process forked from the scheduler has its command line, but its component is not a Job
+    assert _run_hook(monkeypatch, ["/v/bin/airflow", "scheduler"], component=object()) == []
