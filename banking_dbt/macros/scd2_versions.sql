@@ -28,8 +28,8 @@ from (
     where {{ key }} in (
         select {{ key }}
         from {{ ref(snapshot) }}
-        where snapshotted_at > (select max(_built_at) from {{ this }})
-            or dbt_valid_to > (select max(_built_at) from {{ this }})
+        where snapshotted_at > {{ banking_dbt.last_built() }}
+            or dbt_valid_to > {{ banking_dbt.last_built() }}
     )
     {%- endif %}
 ) as versions

@@ -67,8 +67,7 @@ def main() -> int:
         pipeline.start()
         for dag_id in SETUP:
             pipeline.run_dag(dag_id)
-        for dag_id in CHAIN:
-            pipeline.airflow.airflow("dags", "unpause", dag_id)
+        pipeline.set_paused(False, CHAIN)
         pipeline.wait_until_idle(time.time(), quiet_for=20)
         say(f"steady load: {args.rate:g} ops/s for {args.duration:g} s")
         window_start = time.time()

@@ -25,7 +25,7 @@ with postings as (
         and account_id in (
             select account_id
             from {{ ref('fct_transactions') }}
-            where _built_at > (select max(_built_at) from {{ this }})
+            where _built_at > {{ banking_dbt.last_built() }}
         )
     {%- endif %}
     group by 1, 2

@@ -31,7 +31,7 @@ from (
 where activity_date in (
     select {{ banking_dbt.utc_date('booked_at') }}
     from {{ ref('fct_transactions') }}
-    where _built_at > (select max(_built_at) from {{ this }})
+    where _built_at > {{ banking_dbt.last_built() }}
 )
 {%- endif %}
 group by activity_date, txn_type

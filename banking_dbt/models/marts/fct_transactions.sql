@@ -15,7 +15,7 @@
     on_schema_change='fail',
 ) }}
 
-{%- set last_build -%}(select max(_built_at) from {{ this }}){%- endset %}
+{%- set last_build = banking_dbt.last_built() %}
 
 with changed as (
     select *
