@@ -229,7 +229,10 @@ def test_nav_entry_embeds_the_page_in_the_airflow_ui(api_server: str, tmp_path: 
     assert [a["url_prefix"] for a in plugin["fastapi_apps"]] == ["/bcdc-health"]
     (view,) = plugin["external_views"]
     assert (view["url_route"], view["href"], view["destination"]) == ("bcdc-health", "/bcdc-health/", "nav")
-    assert plugin["listeners"] == ["banking_cdc.plugins.dbt_test_listener.DbtTestResultListener"]
+    assert plugin["listeners"] == [
+        "banking_cdc.plugins.dbt_test_listener.DbtTestResultListener",
+        "banking_cdc.plugins.task_preload.TaskPreloadListener",
+    ]
 
     ui = f"{api_server}/plugin/bcdc-health"
     screenshot = ARTEFACTS / "health_page_in_airflow_ui.png"
