@@ -37,6 +37,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from tests.benchmarks.scratch_source import PUBLICATION, create_database, drop_source, write_source  # noqa: E402
 from tests.stack_env import STATE, load_stack_env  # noqa: E402
 
 GOAL_ROWS_PER_S = 50_000
@@ -125,38 +126,6 @@ def child(*args: str) -> dict[str, Any]:
     return result
 
 
-def write_source(pg: dict[str, Any], dbname: str, rows: int) -> float:
-    """Create the source schema in ``dbname`` and ``rows`` transactions (1,000 customers, 2,000 accounts)."""
-    import psycopg2
-
-    from banking_cdc.utils.source_schema import apply_source_schema
-
-    conn = psycopg2.connect(host=pg["host"], port=pg["port"], user=pg["login"], password=pg["password"], dbname=dbname)
-    try:
-        apply_source_schema(conn, publication="bench_publication")
-        began = time.perf_counter()
-        with conn.cursor() as cur:
-            cur.execute(
-                "INSERT INTO customers (customer_ref, first_name, last_name, email, country_code) "
-                "SELECT gen_random_uuid(), 'F' || g, 'L' || g, 'c' || g || '@example.org', 'DE' "
-                "FROM generate_series(1, 1000) g"
-            )
-            cur.execute(
-                "INSERT INTO accounts (customer_id, iban, account_type, opened_at) "
-                "SELECT 1 + g % 1000, 'DE' || lpad(g::text, 20, '0'), 'checking', now() FROM generate_series(1, 2000) g"
-            )
-            cur.execute(
-                "INSERT INTO transactions (account_id, txn_type, direction, amount, status, booked_at, posted_at) "
-                "SELECT 1 + g %% 2000, 'deposit', 'credit', round((random() * 10000)::numeric, 2) + 0.01, 'posted', "
-                "now(), now() FROM generate_series(1, %s) g",
-                (rows,),
-            )
-        conn.commit()
-        return time.perf_counter() - began
-    finally:
-        conn.close()
-
-
 def snapshot(args: argparse.Namespace, pg: dict[str, Any], dbname: str, prefix: str, slot: str) -> dict[str, Any]:
     """Create the scratch connector; wait until every row is on the topic; seconds and Connect's peak RSS."""
     from confluent_kafka import Consumer, TopicPartition
@@ -169,7 +138,7 @@ def snapshot(args: argparse.Namespace, pg: dict[str, Any], dbname: str, prefix: 
     config = CaptureConfig.load().connector_config(
         host=pg["host"], port=pg["port"], user=pg["login"], password=pg["password"], dbname=dbname
     )
-    config.update({"topic.prefix": prefix, "slot.name": slot, "publication.name": "bench_publication",
+    config.update({"topic.prefix": prefix, "slot.name": slot, "publication.name": PUBLICATION,
                    "table.include.list": "public.transactions"})  # fmt: skip
     connect_pid = int((STATE / "run" / "kafka-connect.pid").read_text().strip())
     sampler = RssSampler(connect_pid)
@@ -207,17 +176,7 @@ def cleanup(pg_root: Any, dbname: str, prefix: str, slot: str, landing: str) -> 
     except Exception as exc:  # noqa: BLE001 - clean up as much as possible
         print(f"cleanup: connector: {exc}", file=sys.stderr)
     time.sleep(3)
-    with pg_root.cursor() as cur:
-        for _ in range(20):
-            cur.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s", (slot,))
-            row = cur.fetchone()
-            if row is None:
-                break
-            if not row[0]:
-                cur.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
-                break
-            time.sleep(1)
-        cur.execute(f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)")
+    drop_source(pg_root, dbname, slot)
     kafka = json.loads(os.environ["AIRFLOW_CONN_KAFKA_DEFAULT"])["extra"]
     admin = AdminClient({"bootstrap.servers": kafka["bootstrap.servers"]})
     doomed = [t for t in admin.list_topics(timeout=10).topics if t.startswith(prefix) or prefix in t]
@@ -247,19 +206,14 @@ def main() -> int:
         return 0
 
     import duckdb
-    import psycopg2
     from confluent_kafka.admin import AdminClient, NewTopic
 
     pg = json.loads(os.environ["AIRFLOW_CONN_POSTGRES_SOURCE"])
-    superuser = json.loads((STATE / "secrets.json").read_text())["pg_superuser_password"]
     tag = uuid.uuid4().hex[:8]
     dbname, prefix, slot, landing = f"bench_{tag}", f"bench{tag}", f"bench_slot_{tag}", f"bench-backfill-{tag}"
     workdir = Path(tempfile.mkdtemp(prefix="bcdc-backfill-"))
     warehouse = workdir / "backfill.duckdb"
-    root = psycopg2.connect(host=pg["host"], port=pg["port"], user="postgres", password=superuser, dbname="postgres")
-    root.autocommit = True
-    with root.cursor() as cur:
-        cur.execute(f"CREATE DATABASE {dbname} OWNER {pg['login']}")
+    root = create_database(pg, dbname)
     try:
         written = write_source(pg, dbname, args.rows)
         print(f"source: {args.rows:,} transaction rows written in {written:.1f} s (not part of the backfill)")

@@ -23,7 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.stack_env import STATE, load_stack_env  # noqa: E402
+from tests.benchmarks.scratch_source import PUBLICATION, create_database, drop_source, write_source  # noqa: E402
+from tests.stack_env import load_stack_env  # noqa: E402
 
 
 def main() -> int:
@@ -36,17 +37,14 @@ def main() -> int:
     args = parser.parse_args()
     load_stack_env()
 
-    import psycopg2
     from confluent_kafka import Consumer, Producer, TopicPartition
     from confluent_kafka.admin import AdminClient, NewTopic
 
     from banking_cdc.hooks.kafka_connect import KafkaConnectHook
     from banking_cdc.utils.capture_config import CaptureConfig
-    from banking_cdc.utils.source_schema import apply_source_schema
 
     pg = json.loads(os.environ["AIRFLOW_CONN_POSTGRES_SOURCE"])
     kafka = json.loads(os.environ["AIRFLOW_CONN_KAFKA_DEFAULT"])["extra"]
-    superuser = json.loads((STATE / "secrets.json").read_text())["pg_superuser_password"]
     tag = uuid.uuid4().hex[:8]
     dbname, prefix, name, slot = f"bench_{tag}", f"bench{tag}", f"bench-snapshot-{tag}", f"bench_slot_{tag}"
     topic = f"{prefix}.public.transactions"
@@ -54,35 +52,10 @@ def main() -> int:
     admin = AdminClient({"bootstrap.servers": kafka["bootstrap.servers"]})
     connect = KafkaConnectHook()
 
-    root = psycopg2.connect(host=pg["host"], port=pg["port"], user="postgres", password=superuser, dbname="postgres")
-    root.autocommit = True
-    with root.cursor() as cur:
-        cur.execute(f"CREATE DATABASE {dbname} OWNER {pg['login']}")
+    root = create_database(pg, dbname)
     try:
-        conn = psycopg2.connect(
-            host=pg["host"], port=pg["port"], user=pg["login"], password=pg["password"], dbname=dbname
-        )
-        apply_source_schema(conn, publication="bench_publication")
-        began = time.perf_counter()
-        with conn.cursor() as cur:
-            cur.execute(
-                "INSERT INTO customers (customer_ref, first_name, last_name, email, country_code) "
-                "SELECT gen_random_uuid(), 'F' || g, 'L' || g, 'c' || g || '@example.org', 'DE' "
-                "FROM generate_series(1, 1000) g"
-            )
-            cur.execute(
-                "INSERT INTO accounts (customer_id, iban, account_type, opened_at) "
-                "SELECT 1 + g % 1000, 'DE' || lpad(g::text, 20, '0'), 'checking', now() FROM generate_series(1, 2000) g"
-            )
-            cur.execute(
-                "INSERT INTO transactions (account_id, txn_type, direction, amount, status, booked_at, posted_at) "
-                "SELECT 1 + g %% 2000, 'deposit', 'credit', round((random() * 10000)::numeric, 2) + 0.01, 'posted', "
-                "now(), now() FROM generate_series(1, %s) g",
-                (args.rows,),
-            )
-        conn.commit()
-        conn.close()
-        print(f"source: {args.rows:,} transaction rows written in {time.perf_counter() - began:.1f}s", flush=True)
+        written = write_source(pg, dbname, args.rows)
+        print(f"source: {args.rows:,} transaction rows written in {written:.1f}s", flush=True)
 
         for new in (topic, baseline_topic):
             admin.create_topics([NewTopic(new, num_partitions=args.partitions, replication_factor=1)])[new].result()
@@ -95,7 +68,7 @@ def main() -> int:
             {
                 "topic.prefix": prefix,
                 "slot.name": slot,
-                "publication.name": "bench_publication",
+                "publication.name": PUBLICATION,
                 "table.include.list": "public.transactions",
             }
         )
@@ -154,17 +127,7 @@ def main() -> int:
         except Exception as exc:  # noqa: BLE001 - clean up as much as possible
             print(f"cleanup: connector: {exc}", file=sys.stderr)
         time.sleep(3)
-        with root.cursor() as cur:
-            for _ in range(20):
-                cur.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s", (slot,))
-                row = cur.fetchone()
-                if row is None:
-                    break
-                if not row[0]:
-                    cur.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
-                    break
-                time.sleep(1)
-            cur.execute(f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)")
+        drop_source(root, dbname, slot)
         root.close()
         existing = admin.list_topics(timeout=10).topics
         doomed = [t for t in (topic, baseline_topic, f"{prefix}.public.debezium_signal") if t in existing]
