@@ -13,10 +13,17 @@
   a parent that never arrives, or a topic lagging by more than the grace, is reported, not hidden.
 -#}
 
+{#- var('bronze_cut') as a SQL timestamp (the Airflow run's start), or '' when no cut is set. -#}
+{% macro bronze_cut() -%}
+    {%- if var('bronze_cut', '') -%}
+        cast('{{ var("bronze_cut") }}' as {{ banking_dbt.timestamp_tz_type() }})
+    {%- endif -%}
+{%- endmacro %}
+
 {#- The newest load or build time a data test treats as settled (SQL expression). -#}
 {% macro settled_horizon() -%}
     {%- if var('bronze_cut', '') -%}
-        {%- set now = "cast('" ~ var('bronze_cut') ~ "' as " ~ banking_dbt.timestamp_tz_type() ~ ")" -%}
+        {%- set now = banking_dbt.bronze_cut() -%}
     {%- else -%}
         {%- set now = dbt.current_timestamp() -%}
     {%- endif -%}

@@ -38,7 +38,7 @@ with events as (
         and op in ('c', 'u', 'd', 'r')
     {%- if var('bronze_cut', '') %}
         -- one bronze state per Airflow run: loads committed after the run started wait for the next run
-        and loaded_at <= cast('{{ var("bronze_cut") }}' as {{ banking_dbt.timestamp_tz_type() }})
+        and loaded_at <= {{ banking_dbt.bronze_cut() }}
     {%- endif %}
     {%- if is_incremental() %}
         and loaded_at > (
