@@ -15,8 +15,8 @@ from pathlib import Path
 from cosmos import DbtDag
 
 from banking_cdc.assets import BRONZE
-from banking_cdc.utils.alerts import pipeline_deadline
-from banking_cdc.utils.dbt_project import cosmos_configs
+from banking_cdc.operate.alerts import pipeline_deadline
+from banking_cdc.transform.dbt_project import cosmos_configs
 
 DBT_PROJECT = Path(__file__).resolve().parents[1] / "banking_dbt"
 

@@ -17,7 +17,7 @@ from airflow.sdk import DAG, task
 from banking_cdc.assets import BRONZE, LANDING
 from banking_cdc.transfers.s3_to_duckdb import S3ToDuckDBBronzeOperator
 from banking_cdc.transfers.s3_to_snowflake import S3ToSnowflakeBronzeOperator
-from banking_cdc.utils.alerts import pipeline_deadline
+from banking_cdc.operate.alerts import pipeline_deadline
 
 BUCKET = "{{ var.value.get('landing_bucket', 'banking-landing') }}"
 #: priority in the one-slot pool `duckdb_writer`, above any dbt task's (at most its downstream count)
@@ -39,14 +39,14 @@ with DAG(
     @task
     def files_from_events(triggering_asset_events: Any = None) -> list[str]:
         """The landing files announced by the Asset events that triggered this run."""
-        from banking_cdc.utils.asset_events import landed_files
+        from banking_cdc.assets import landed_files
 
         return landed_files(triggering_asset_events, LANDING)
 
     @task.branch
     def choose_warehouse() -> str:
         """Follow the `warehouse_backend` Variable (read at run time, never at parse time)."""
-        from banking_cdc.utils.warehouse import warehouse_backend
+        from banking_cdc.warehouse.switch import warehouse_backend
 
         return f"load_{warehouse_backend()}"
 

@@ -20,8 +20,8 @@ from banking_cdc.operators.monitoring import (
     PrepareMetricsTableOperator,
     breach_email_notifier,
 )
-from banking_cdc.utils.alerts import pipeline_deadline
-from banking_cdc.utils.dbt_project import DUCKDB_POOL
+from banking_cdc.operate.alerts import pipeline_deadline
+from banking_cdc.transform.dbt_project import DUCKDB_POOL
 
 BUCKET = "{{ var.value.get('landing_bucket', 'banking-landing') }}"
 

@@ -18,8 +18,8 @@ from datetime import datetime, timedelta
 from airflow.sdk import DAG, Param
 
 from banking_cdc.operators.reconcile import ReconcileOperator
-from banking_cdc.utils.alerts import pipeline_deadline
-from banking_cdc.utils.dbt_project import DUCKDB_POOL
+from banking_cdc.operate.alerts import pipeline_deadline
+from banking_cdc.transform.dbt_project import DUCKDB_POOL
 
 with DAG(
     dag_id="cdc_reconcile",

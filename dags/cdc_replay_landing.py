@@ -16,8 +16,8 @@ from airflow.sdk import DAG, Param
 
 from banking_cdc.assets import BRONZE
 from banking_cdc.transfers.landing_replay import LandingReplayOperator
-from banking_cdc.utils.alerts import pipeline_deadline
-from banking_cdc.utils.dbt_project import DUCKDB_POOL
+from banking_cdc.operate.alerts import pipeline_deadline
+from banking_cdc.transform.dbt_project import DUCKDB_POOL
 
 with DAG(
     dag_id="cdc_replay_landing",

@@ -23,8 +23,8 @@ from banking_cdc.operators.resync import (
     DebeziumIncrementalSnapshotOperator,
     DebeziumSnapshotCompleteSensor,
 )
-from banking_cdc.utils.alerts import pipeline_deadline
-from banking_cdc.utils.dbt_project import AIRFLOW_DBT_VARS, DUCKDB_POOL, cosmos_configs
+from banking_cdc.operate.alerts import pipeline_deadline
+from banking_cdc.transform.dbt_project import AIRFLOW_DBT_VARS, DUCKDB_POOL, cosmos_configs
 
 DBT_PROJECT = Path(__file__).resolve().parents[1] / "banking_dbt"
 _cosmos = cosmos_configs(DBT_PROJECT)

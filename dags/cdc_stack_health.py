@@ -16,7 +16,7 @@ from banking_cdc.operators.health import (
     ObjectStoreHealthOperator,
     PostgresHealthOperator,
 )
-from banking_cdc.utils.alerts import pipeline_deadline
+from banking_cdc.operate.alerts import pipeline_deadline
 
 with DAG(
     dag_id="cdc_stack_health",

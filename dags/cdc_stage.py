@@ -17,8 +17,8 @@ from airflow.sdk import DAG
 
 from banking_cdc.assets import LANDING
 from banking_cdc.transfers.kafka_to_s3 import KafkaToS3Operator
-from banking_cdc.utils.alerts import pipeline_deadline
-from banking_cdc.utils.capture_config import CaptureConfig
+from banking_cdc.operate.alerts import pipeline_deadline
+from banking_cdc.capture.config import CaptureConfig
 
 CAPTURE = CaptureConfig.load()  # packaged file, no network: safe at parse time
 

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, task
 
-from banking_cdc.utils.alerts import pipeline_deadline
+from banking_cdc.operate.alerts import pipeline_deadline
 
 with DAG(
     dag_id="warehouse_setup",
@@ -30,7 +30,7 @@ with DAG(
     @task.branch
     def choose_warehouse() -> str:
         """Follow the `warehouse_backend` Variable (read at run time)."""
-        from banking_cdc.utils.warehouse import warehouse_backend
+        from banking_cdc.warehouse.switch import warehouse_backend
 
         return f"setup_{warehouse_backend()}"
 
@@ -39,7 +39,7 @@ with DAG(
         """Create the DuckDB schemas, bronze tables and ledger."""
         from banking_cdc.hooks.duckdb import DuckDBHook
         from banking_cdc.transfers.s3_to_duckdb import ensure_duckdb_bronze
-        from banking_cdc.utils.capture_config import CaptureConfig
+        from banking_cdc.capture.config import CaptureConfig
 
         with DuckDBHook(duckdb_conn_id="duckdb_default").get_conn() as conn:
             ensure_duckdb_bronze(conn, CaptureConfig.load())

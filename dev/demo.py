@@ -319,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         import duckdb
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-        from banking_cdc.utils.object_store import iter_objects
+        from banking_cdc.stage.listing import iter_objects
 
         con = duckdb.connect(str(pipeline.warehouse), read_only=True)
         try:

@@ -131,7 +131,7 @@ def snapshot(args: argparse.Namespace, pg: dict[str, Any], dbname: str, prefix: 
     from confluent_kafka import Consumer, TopicPartition
 
     from banking_cdc.hooks.kafka_connect import KafkaConnectHook
-    from banking_cdc.utils.capture_config import CaptureConfig
+    from banking_cdc.capture.config import CaptureConfig
 
     kafka = json.loads(os.environ["AIRFLOW_CONN_KAFKA_DEFAULT"])["extra"]
     topic = f"{prefix}.public.transactions"

@@ -90,7 +90,7 @@ from pathlib import Path
 from cosmos import DbtDag, ExecutionConfig
 from cosmos.constants import ExecutionMode, InvocationMode
 
-from banking_cdc.utils.dbt_project import cosmos_configs
+from banking_cdc.transform.dbt_project import cosmos_configs
 
 configs = cosmos_configs(Path({project!r}), "duckdb")
 configs["execution_config"] = {execution}

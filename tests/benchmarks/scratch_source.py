@@ -44,7 +44,7 @@ def write_source(pg: dict[str, Any], dbname: str, rows: int) -> float:
     """
     import psycopg2
 
-    from banking_cdc.utils.source_schema import apply_source_schema
+    from banking_cdc.capture.source_schema import apply_source_schema
 
     conn = psycopg2.connect(host=pg["host"], port=pg["port"], user=pg["login"], password=pg["password"], dbname=dbname)
     try:

@@ -12,8 +12,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from banking_cdc.utils.health_report import DBT_TEST
-from banking_cdc.utils.metrics_store import MetricsStore
+from banking_cdc.monitoring.health_report import DBT_TEST
+from banking_cdc.monitoring.store import MetricsStore
 from tests.dags.dag_test_runner import run_dag_test
 from tests.dbt.bronze_fixture import load_bronze, synthesize
 

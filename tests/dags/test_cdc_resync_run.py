@@ -26,8 +26,8 @@ from airflow.providers.postgres.hooks.postgres import PostgresHook
 from banking_cdc.operators.resync import topic_watermarks
 from banking_cdc.transfers.kafka_to_s3 import KafkaToS3Operator
 from banking_cdc.transfers.s3_to_duckdb import S3ToDuckDBBronzeOperator
-from banking_cdc.utils.bronze import BronzeError
-from banking_cdc.utils.capture_config import CaptureConfig
+from banking_cdc.warehouse.bronze import BronzeError
+from banking_cdc.capture.config import CaptureConfig
 from tests.dags.dag_test_runner import run_dag_test
 from tests.source_changes import change_every_table
 

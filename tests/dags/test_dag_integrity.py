@@ -42,7 +42,7 @@ def test_dag_has_a_deadline_alert_mailing_through_smtp(dag_bag: DagBag, dag_id: 
     from airflow.providers.smtp.notifications.smtp import SmtpNotifier
     from airflow.sdk.definitions.deadline import DeadlineAlert
 
-    from banking_cdc.utils.alerts import AlertsConfig
+    from banking_cdc.operate.alerts import AlertsConfig
 
     deadlines = dag_bag.get_dag(dag_id).deadline
     assert deadlines, f"{dag_id} has no Deadline Alert"

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 import yaml
 
-from banking_cdc.utils.alerts import CONFIG_ENV, AlertsConfig
+from banking_cdc.operate.alerts import CONFIG_ENV, AlertsConfig
 from tests.airflow_cluster import ScratchAirflow, free_port
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -70,9 +70,9 @@ from banking_cdc.generator.workload import (
     PROSPECT_SHARE,
 )
 from banking_cdc.generator.world import MAX_OPEN_ACCOUNTS, IdPool, Infeasible
-from banking_cdc.utils.bronze import BRONZE_SCHEMA, LEDGER_TABLE
-from banking_cdc.utils.capture_config import CaptureConfig
-from banking_cdc.utils.landing import LANDING_SCHEMA, object_key
+from banking_cdc.warehouse.bronze import BRONZE_SCHEMA, LEDGER_TABLE
+from banking_cdc.capture.config import CaptureConfig
+from banking_cdc.stage.landing import LANDING_SCHEMA, object_key
 
 TABLES: Final = ("customers", "accounts", "transactions")
 PRIMARY_KEYS: Final = {"customers": "customer_id", "accounts": "account_id", "transactions": "transaction_id"}

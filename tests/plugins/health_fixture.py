@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from datetime import datetime, timedelta
 
-from banking_cdc.utils.health_report import (
+from banking_cdc.monitoring.health_report import (
     CONNECTOR_STATE,
     CONSUMER_LAG,
     DBT_TEST,
@@ -15,7 +15,7 @@ from banking_cdc.utils.health_report import (
     THROUGHPUT,
     UNLOADED_FILES,
 )
-from banking_cdc.utils.metrics_store import MetricRow, MetricSample
+from banking_cdc.monitoring.store import MetricRow, MetricSample
 
 GOLD_MODELS = ("dim_accounts", "dim_customers", "fct_daily_account_balances", "fct_daily_activity", "fct_transactions")
 TOPICS = ("bank.public.accounts", "bank.public.customers", "bank.public.transactions")

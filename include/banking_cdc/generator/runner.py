@@ -12,7 +12,7 @@ from banking_cdc.generator.invariants import check_invariants
 from banking_cdc.generator.progress import progress_bar
 from banking_cdc.generator.summary import RunSummary
 from banking_cdc.generator.workload import WorkloadEngine
-from banking_cdc.utils.source_schema import apply_source_schema
+from banking_cdc.capture.source_schema import apply_source_schema
 
 log = logging.getLogger(__name__)
 

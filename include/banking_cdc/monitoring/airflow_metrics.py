@@ -21,7 +21,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from banking_cdc.utils.metrics_store import MetricSample
+from banking_cdc.monitoring.store import MetricSample
 
 PREFIX = "bcdc"
 _OTHER = re.compile(r"[^A-Za-z0-9_-]")

@@ -18,7 +18,7 @@ from typing import Any
 
 from banking_cdc.monitoring.config import MonitoringConfig
 from banking_cdc.monitoring.metrics import GOLD_MODELS, MISSING, UNREACHABLE, evaluate, state_value
-from banking_cdc.utils.metrics_store import MetricSample
+from banking_cdc.monitoring.store import MetricSample
 
 log = logging.getLogger(__name__)
 

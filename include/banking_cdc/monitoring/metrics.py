@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from banking_cdc.utils.metrics_store import MetricSample
+from banking_cdc.monitoring.store import MetricSample
 
 #: a service did not answer (the collector records this instead of raising)
 UNREACHABLE = "UNREACHABLE"

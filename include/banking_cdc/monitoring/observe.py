@@ -10,7 +10,7 @@ from typing import Any
 from banking_cdc.monitoring.airflow_metrics import emit
 from banking_cdc.monitoring.collectors import apply_thresholds
 from banking_cdc.monitoring.config import MonitoringConfig
-from banking_cdc.utils.metrics_store import MetricSample, MetricsStore
+from banking_cdc.monitoring.store import MetricSample, MetricsStore
 
 log = logging.getLogger(__name__)
 

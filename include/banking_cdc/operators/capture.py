@@ -12,7 +12,7 @@ from typing import Any
 from airflow.sdk import BaseOperator, Context
 
 from banking_cdc.exceptions import TopicMismatchError
-from banking_cdc.utils.capture_config import CaptureConfig, redacted
+from banking_cdc.capture.config import CaptureConfig, redacted
 
 
 class _CaptureConfigMixin:
@@ -42,7 +42,7 @@ class ApplySourceSchemaOperator(_CaptureConfigMixin, BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow.providers.postgres.hooks.postgres import PostgresHook
 
-        from banking_cdc.utils.source_schema import apply_source_schema
+        from banking_cdc.capture.source_schema import apply_source_schema
 
         capture = self.load_capture_config()
         conn = PostgresHook(postgres_conn_id=self.postgres_conn_id).get_conn()

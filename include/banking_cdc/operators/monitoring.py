@@ -22,8 +22,8 @@ from banking_cdc.monitoring import collectors
 from banking_cdc.monitoring.config import MonitoringConfig
 from banking_cdc.monitoring.metrics import breaches, verdict
 from banking_cdc.monitoring.observe import observe
-from banking_cdc.utils.capture_config import CaptureConfig
-from banking_cdc.utils.metrics_store import METRICS_CONN_ID, MetricSample, MetricsStore
+from banking_cdc.capture.config import CaptureConfig
+from banking_cdc.monitoring.store import METRICS_CONN_ID, MetricSample, MetricsStore
 
 FAMILIES = ("kafka", "postgres", "connect", "warehouse")
 
@@ -125,7 +125,7 @@ class CollectPipelineMetricsOperator(BaseOperator):
     def _collect_warehouse(
         self, config: MonitoringConfig, capture: CaptureConfig, topics: list[str], now: datetime
     ) -> list[MetricSample]:
-        from banking_cdc.utils.warehouse import warehouse_backend
+        from banking_cdc.warehouse.switch import warehouse_backend
 
         backend = warehouse_backend(self.warehouse_backend)
         window_start = now - timedelta(seconds=config.max_window_seconds)
@@ -252,7 +252,7 @@ def breach_email_notifier(alerts_config_path: str | None = None) -> Any:
     """
     from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 
-    from banking_cdc.utils.alerts import AlertsConfig
+    from banking_cdc.operate.alerts import AlertsConfig
 
     alerts = AlertsConfig.load(alerts_config_path)
     return SmtpNotifier(

@@ -68,7 +68,7 @@ class ReconcileOperator(BaseOperator):
 
         from banking_cdc.reconcile.gold import gold_reader
         from banking_cdc.reconcile.runner import run_reconciliation
-        from banking_cdc.utils.warehouse import warehouse_backend
+        from banking_cdc.warehouse.switch import warehouse_backend
 
         options = self.options()
         backend = warehouse_backend(self.warehouse_backend)

@@ -21,8 +21,8 @@ from typing import Any
 
 from airflow.sdk import BaseOperator, BaseSensorOperator, Context, PokeReturnValue
 
-from banking_cdc.utils.capture_config import CaptureConfig
-from banking_cdc.utils.resync import (
+from banking_cdc.capture.config import CaptureConfig
+from banking_cdc.operate.resync import (
     ResyncError,
     notification_topic,
     resync_tables,
@@ -100,7 +100,7 @@ class DebeziumIncrementalSnapshotOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow.providers.postgres.hooks.postgres import PostgresHook
 
-        from banking_cdc.utils.resync import dbt_selection
+        from banking_cdc.operate.resync import dbt_selection
 
         capture = CaptureConfig.load(self.capture_config_path)
         tables = resync_tables(capture, self.tables)
@@ -299,7 +299,7 @@ class BronzeSnapshotLoadedSensor(BaseSensorOperator):
         import duckdb
 
         from banking_cdc.hooks.duckdb import DuckDBHook
-        from banking_cdc.utils.warehouse import warehouse_backend
+        from banking_cdc.warehouse.switch import warehouse_backend
 
         backend = warehouse_backend()
         if backend != "duckdb":
@@ -324,7 +324,7 @@ class BronzeSnapshotLoadedSensor(BaseSensorOperator):
         return PokeReturnValue(is_done=True, xcom_value={**self.snapshot, "snapshot_rows": rows})
 
     def _check(self, conn: Any, capture: CaptureConfig) -> tuple[dict[str, Any], dict[str, int]]:
-        from banking_cdc.utils.bronze import BRONZE_SCHEMA, LEDGER_TABLE, LandingFile
+        from banking_cdc.warehouse.bronze import BRONZE_SCHEMA, LEDGER_TABLE, LandingFile
 
         missing: dict[str, Any] = {}
         rows: dict[str, int] = {}

@@ -24,8 +24,8 @@ from typing import Any
 
 from airflow.listeners import hookimpl
 
-from banking_cdc.utils.health_report import DBT_TEST
-from banking_cdc.utils.metrics_store import MetricSample, MetricsStore
+from banking_cdc.monitoring.health_report import DBT_TEST
+from banking_cdc.monitoring.store import MetricSample, MetricsStore
 
 log = logging.getLogger(__name__)
 

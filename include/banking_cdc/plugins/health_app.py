@@ -29,15 +29,15 @@ from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from banking_cdc.utils.health_page import render_page
-from banking_cdc.utils.health_report import (
+from banking_cdc.monitoring.health_page import render_page
+from banking_cdc.monitoring.health_report import (
     MAX_WINDOW,
     HealthReport,
     LagGrouping,
     MetricsUnavailableError,
     load_report,
 )
-from banking_cdc.utils.metrics_store import METRICS_CONN_ID, MetricsStore
+from banking_cdc.monitoring.store import METRICS_CONN_ID, MetricsStore
 
 log = logging.getLogger(__name__)
 

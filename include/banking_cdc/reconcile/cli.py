@@ -69,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from banking_cdc.reconcile.checks import ReconcileOptions
     from banking_cdc.reconcile.gold import gold_reader
     from banking_cdc.reconcile.runner import run_reconciliation
-    from banking_cdc.utils.dbt_project import dbt_target
+    from banking_cdc.transform.dbt_project import dbt_target
 
     try:
         options = ReconcileOptions(grace_minutes=args.grace_minutes)

@@ -5,7 +5,7 @@ default) today; for Snowflake :func:`gold_reader` raises :class:`ReconcileUnsupp
 is written (the queries are plain SQL except the JSON paths and the hash: Snowflake's ``:`` paths, ``MD5``).
 
 DuckDB allows one process at a time: an Airflow task running this must use the one-slot pool
-``duckdb_writer`` (:data:`banking_cdc.utils.dbt_project.DUCKDB_POOL`). The file is opened read-only.
+``duckdb_writer`` (:data:`banking_cdc.transform.dbt_project.DUCKDB_POOL`). The file is opened read-only.
 """
 
 from __future__ import annotations
@@ -192,7 +192,7 @@ def gold_reader(
     """
     The gold reader of a warehouse backend.
 
-    :param backend: ``duckdb`` or ``snowflake`` (see :func:`banking_cdc.utils.warehouse.warehouse_backend`).
+    :param backend: ``duckdb`` or ``snowflake`` (see :func:`banking_cdc.warehouse.switch.warehouse_backend`).
     :param duckdb_conn_id: Connection of the DuckDB warehouse.
     :param snowflake_conn_id: Connection of the Snowflake warehouse (for its reader, not written yet).
     """

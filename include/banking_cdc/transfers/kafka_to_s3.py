@@ -21,8 +21,8 @@ from airflow.sdk import BaseOperator, Context
 
 from banking_cdc.exceptions import BankingCdcError
 from banking_cdc.triggers.kafka import KafkaBacklogTrigger, backlog_offsets, group_consumer_config, pending_messages
-from banking_cdc.utils.asset_events import set_outlet_extra
-from banking_cdc.utils.landing import BatchBuilder, last_offset_of_key, object_key, range_prefix
+from banking_cdc.assets import set_outlet_extra
+from banking_cdc.stage.landing import BatchBuilder, last_offset_of_key, object_key, range_prefix
 
 T = TypeVar("T")
 

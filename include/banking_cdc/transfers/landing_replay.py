@@ -27,8 +27,8 @@ from typing import Any
 from airflow.sdk import Context
 
 from banking_cdc.transfers.s3_to_duckdb import S3ToDuckDBBronzeOperator
-from banking_cdc.utils.bronze import BronzeError
-from banking_cdc.utils.capture_config import CaptureConfig
+from banking_cdc.warehouse.bronze import BronzeError
+from banking_cdc.capture.config import CaptureConfig
 
 
 def parse_instant(name: str, value: Any) -> datetime:
@@ -55,7 +55,7 @@ def replay_tables(capture: CaptureConfig, tables: Any) -> list[str]:
     """The tables to replay: all captured ones when ``tables`` is empty, else validated (unknown -> error naming it)."""
     if tables in (None, "", []):
         return list(capture.source.tables)
-    from banking_cdc.utils.resync import ResyncError, resync_tables
+    from banking_cdc.operate.resync import ResyncError, resync_tables
 
     try:
         return resync_tables(capture, tables)
@@ -83,7 +83,7 @@ def landing_keys_between(
     :param start: First instant (inclusive).
     :param end: Last instant (exclusive).
     """
-    from banking_cdc.utils.object_store import iter_objects
+    from banking_cdc.stage.listing import iter_objects
 
     keys: list[str] = []
     for table in tables:

@@ -25,8 +25,8 @@ from typing import Any
 
 from airflow.sdk import BaseOperator, Context
 
-from banking_cdc.utils.asset_events import set_outlet_extra
-from banking_cdc.utils.bronze import (
+from banking_cdc.assets import set_outlet_extra
+from banking_cdc.warehouse.bronze import (
     BRONZE_COLUMNS,
     BRONZE_SCHEMA,
     LEDGER_TABLE,
@@ -37,7 +37,7 @@ from banking_cdc.utils.bronze import (
     bronze_table_for_topic,
     captured_landing_keys,
 )
-from banking_cdc.utils.capture_config import CaptureConfig
+from banking_cdc.capture.config import CaptureConfig
 
 #: columns stored with ZSTD instead of DuckDB's automatic choice: the wide JSON row images (and the
 #: per-row unique message key), whose dictionary/FSST analysis at each checkpoint cost more than the

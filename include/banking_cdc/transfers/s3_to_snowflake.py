@@ -7,7 +7,7 @@ Setup (``sql/snowflake/*.sql``, rendered by :func:`render_setup_file`):
 * ``10_database.sql``, ``20_landing.sql``, ``30_bronze.sql`` - database and schemas, file format and
   stage, bronze tables and load ledger: applied by the ``warehouse_setup`` DAG through
   :func:`apply_setup` as the objects' owner (SYSADMIN). The bronze tables are generated from
-  :mod:`banking_cdc.utils.bronze`, the contract shared with the DuckDB warehouse.
+  :mod:`banking_cdc.warehouse.bronze`, the contract shared with the DuckDB warehouse.
 
 Load (:class:`S3ToSnowflakeBronzeOperator`, the twin of ``S3ToDuckDBBronzeOperator``): the named landing
 files (plus, with ``sweep``, every landing file of a paginated listing) are grouped by bronze table; files
@@ -51,8 +51,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator, Context
 
 from banking_cdc.exceptions import BankingCdcError
-from banking_cdc.utils.asset_events import set_outlet_extra
-from banking_cdc.utils.bronze import (
+from banking_cdc.assets import set_outlet_extra
+from banking_cdc.warehouse.bronze import (
     BRONZE_COLUMNS,
     BRONZE_SCHEMA,
     LEDGER_TABLE,
@@ -63,8 +63,8 @@ from banking_cdc.utils.bronze import (
     bronze_table_for_topic,
     captured_landing_keys,
 )
-from banking_cdc.utils.capture_config import CaptureConfig
-from banking_cdc.utils.landing import LANDING_SCHEMA
+from banking_cdc.capture.config import CaptureConfig
+from banking_cdc.stage.landing import LANDING_SCHEMA
 
 if TYPE_CHECKING:
     from airflow.providers.snowflake.hooks.snowflake import SnowflakeHook
@@ -218,7 +218,7 @@ def render_sql(text: str, values: Mapping[str, str], *, source: str = "SQL") -> 
 
 def bronze_table_ddl(table: str, source_table: str, *, schema: str) -> str:
     """
-    Return ``CREATE TABLE IF NOT EXISTS`` of one bronze table, from the contract in :mod:`banking_cdc.utils.bronze`.
+    Return ``CREATE TABLE IF NOT EXISTS`` of one bronze table, from the contract in :mod:`banking_cdc.warehouse.bronze`.
 
     Columns are ``BRONZE_COLUMNS``, ``PAYLOAD_COLUMNS`` (VARIANT) and ``LOAD_COLUMNS``, in that order;
     a column is ``NOT NULL`` where the landing schema declares it non-nullable, and the load columns are
@@ -605,7 +605,7 @@ class LedgerEntry:
     One ledger row.
 
     :param file_key: Object key of the landing file.
-    :param table: Bronze table (unqualified, lower case as in :mod:`banking_cdc.utils.bronze`).
+    :param table: Bronze table (unqualified, lower case as in :mod:`banking_cdc.warehouse.bronze`).
     :param rows_loaded: The file's rows in bronze.
     :param copy_result: The COPY result of the file (JSON-safe).
     """

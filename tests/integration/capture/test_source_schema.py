@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from banking_cdc.utils.source_schema import apply_source_schema
+from banking_cdc.capture.source_schema import apply_source_schema
 
 pytestmark = pytest.mark.integration
 

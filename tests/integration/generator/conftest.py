@@ -19,7 +19,7 @@ import pytest
 from airflow.providers.postgres.hooks.postgres import PostgresHook
 from psycopg2.extensions import make_dsn
 
-from banking_cdc.utils.source_schema import apply_source_schema
+from banking_cdc.capture.source_schema import apply_source_schema
 
 ROOT = Path(__file__).resolve().parents[3]
 STATE = Path(os.environ.get("BCDC_STATE_DIR", ROOT / ".state"))

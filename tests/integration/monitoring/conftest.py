@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from banking_cdc.hooks.kafka_connect import KafkaConnectHook
-from banking_cdc.utils.capture_config import CaptureConfig
-from banking_cdc.utils.metrics_store import MetricRow, MetricsStore
+from banking_cdc.capture.config import CaptureConfig
+from banking_cdc.monitoring.store import MetricRow, MetricsStore
 
 CAPTURE = CaptureConfig.load()
 CONNECTOR = CAPTURE.connector.name

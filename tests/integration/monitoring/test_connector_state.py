@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from banking_cdc.operators.monitoring import CollectPipelineMetricsOperator
-from banking_cdc.utils.metrics_store import MetricsStore
+from banking_cdc.monitoring.store import MetricsStore
 from tests.integration.monitoring.conftest import new_run_id, recorded, set_connector
 
 pytestmark = pytest.mark.integration

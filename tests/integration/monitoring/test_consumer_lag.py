@@ -15,7 +15,7 @@ from confluent_kafka.admin import NewTopic
 from banking_cdc.monitoring.collectors import collect_consumer_lag
 from banking_cdc.monitoring.config import MonitoringConfig, Threshold
 from banking_cdc.monitoring.observe import observe
-from banking_cdc.utils.metrics_store import MetricsStore
+from banking_cdc.monitoring.store import MetricsStore
 from tests.integration.monitoring.conftest import new_run_id, recorded
 
 pytestmark = pytest.mark.integration

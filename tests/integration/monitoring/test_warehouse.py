@@ -15,9 +15,9 @@ from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from banking_cdc.monitoring.metrics import GOLD_MODELS
 from banking_cdc.operators.monitoring import CollectPipelineMetricsOperator
 from banking_cdc.transfers.s3_to_duckdb import ensure_duckdb_bronze
-from banking_cdc.utils.capture_config import CaptureConfig
-from banking_cdc.utils.landing import object_key
-from banking_cdc.utils.metrics_store import MetricsStore
+from banking_cdc.capture.config import CaptureConfig
+from banking_cdc.stage.landing import object_key
+from banking_cdc.monitoring.store import MetricsStore
 from tests.integration.monitoring.conftest import new_run_id, recorded
 
 pytestmark = pytest.mark.integration

@@ -118,7 +118,7 @@ def warehouse(workload: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
     yield database
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-    from banking_cdc.utils.object_store import iter_keys
+    from banking_cdc.stage.listing import iter_keys
 
     s3 = S3Hook(aws_conn_id="aws_default")
     keys = list(iter_keys(s3, BUCKET, f"reconcile-test-{run_id}/"))

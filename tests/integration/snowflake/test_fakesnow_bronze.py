@@ -42,8 +42,8 @@ from banking_cdc.transfers.s3_to_snowflake import (
     merge_ledger,
     parse_copy_result,
 )
-from banking_cdc.utils.bronze import BronzeError
-from banking_cdc.utils.landing import BatchBuilder, object_key
+from banking_cdc.warehouse.bronze import BronzeError
+from banking_cdc.stage.landing import BatchBuilder, object_key
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ import duckdb
 import pytest
 
 from banking_cdc.transfers.landing_replay import LandingReplayOperator, main
-from banking_cdc.utils.bronze import BronzeError
+from banking_cdc.warehouse.bronze import BronzeError
 from tests.integration.transfers.conftest import BUCKET
 from tests.integration.transfers.test_s3_to_duckdb import load, prefix, put_batch, warehouse  # noqa: F401
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from banking_cdc.monitoring.airflow_metrics import emit, gauge_names, subject_path
-from banking_cdc.utils.metrics_store import MetricSample
+from banking_cdc.monitoring.store import MetricSample
 
 
 class FakeStats:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from banking_cdc.monitoring.metrics import describe, evaluate, state_value, verdict
-from banking_cdc.utils.metrics_store import MetricSample
+from banking_cdc.monitoring.store import MetricSample
 
 
 @pytest.mark.parametrize("state", ["PAUSED", "STOPPED", "FAILED", "UNASSIGNED", "MISSING", "UNREACHABLE"])

@@ -60,7 +60,7 @@ def test_kafka_collector_watches_the_configured_groups_plus_the_stage_group(monk
 
     from banking_cdc.monitoring import collectors
     from banking_cdc.monitoring.config import MonitoringConfig
-    from banking_cdc.utils.capture_config import CaptureConfig
+    from banking_cdc.capture.config import CaptureConfig
 
     seen: dict[str, Any] = {}
 

@@ -12,7 +12,7 @@ from banking_cdc.operators.resync import (
     DebeziumIncrementalSnapshotOperator,
     DebeziumSnapshotCompleteSensor,
 )
-from banking_cdc.utils.resync import ResyncError
+from banking_cdc.operate.resync import ResyncError
 
 
 def test_an_unknown_table_fails_before_any_service_is_called() -> None:
@@ -42,7 +42,7 @@ def test_bronze_sensor_reports_snapshot_rows_once_the_ledger_covers_the_range(
     import duckdb
 
     from banking_cdc.transfers.s3_to_duckdb import ensure_duckdb_bronze
-    from banking_cdc.utils.capture_config import CaptureConfig
+    from banking_cdc.capture.config import CaptureConfig
 
     path = tmp_path / "wh.duckdb"
     monkeypatch.setenv("AIRFLOW_CONN_DUCKDB_TEST", json.dumps({"conn_type": "duckdb", "host": str(path)}))

@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 
 from banking_cdc.plugins.health import URL_PREFIX, LazyASGIApp, external_view, fastapi_app
 from banking_cdc.plugins.health_app import create_app
-from banking_cdc.utils.health_page import EMPTY_MESSAGE
-from banking_cdc.utils.metrics_store import MetricRow
+from banking_cdc.monitoring.health_page import EMPTY_MESSAGE
+from banking_cdc.monitoring.store import MetricRow
 from tests.plugins.health_fixture import rows
 
 ROOT = Path(__file__).resolve().parents[3]

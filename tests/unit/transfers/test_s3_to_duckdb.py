@@ -16,8 +16,8 @@ from banking_cdc.transfers.s3_to_duckdb import (
     legacy_keyed_tables,
     rebuild_keyed_bronze_tables,
 )
-from banking_cdc.utils.bronze import LandingFile
-from banking_cdc.utils.capture_config import CaptureConfig
+from banking_cdc.warehouse.bronze import LandingFile
+from banking_cdc.capture.config import CaptureConfig
 
 TOPIC = "bank.public.transactions"
 

@@ -34,8 +34,8 @@ from banking_cdc.transfers.s3_to_snowflake import (
     render_sql,
     split_sql,
 )
-from banking_cdc.utils.bronze import LEDGER_TABLE, BronzeError
-from banking_cdc.utils.landing import object_key
+from banking_cdc.warehouse.bronze import LEDGER_TABLE, BronzeError
+from banking_cdc.stage.landing import object_key
 
 BUCKET = "banking-landing"
 COPY_COLUMNS = ("file", "status", "rows_parsed", "rows_loaded", "error_limit", "errors_seen", "first_error",
@@ -675,7 +675,7 @@ def test_the_sweep_adds_unloaded_landing_files_from_a_paginated_listing(conn: Fa
     }
     with (
         mock.patch("airflow.providers.amazon.aws.hooks.s3.S3Hook") as s3_hook,
-        mock.patch("banking_cdc.utils.object_store.iter_keys", side_effect=lambda s3, b, p: iter(listing[p])) as it,
+        mock.patch("banking_cdc.stage.listing.iter_keys", side_effect=lambda s3, b, p: iter(listing[p])) as it,
     ):
         manifest = run(conn, [named], sweep=True, aws_conn_id="landing_s3")
     s3_hook.assert_called_once_with(aws_conn_id="landing_s3")

@@ -7,7 +7,7 @@
 -- CREATE OR REPLACE: replacing would drop the grants on the object and detach whatever refers to it.
 -- =====================================================================================================
 
--- The landing files (banking_cdc.utils.landing.LANDING_SCHEMA): zstd Parquet, one file per
+-- The landing files (banking_cdc.stage.landing.LANDING_SCHEMA): zstd Parquet, one file per
 -- (topic, partition, offset range). COPY INTO reads them through an explicit SELECT on $1.
 CREATE FILE FORMAT IF NOT EXISTS {{ database }}.BRONZE.LANDING_PARQUET
     TYPE = PARQUET

@@ -11,7 +11,7 @@
 -- =====================================================================================================
 
 -- One append-only table per captured source table (capture.yaml source.tables), one row per change
--- event. The bronze_tables placeholder below is generated from banking_cdc.utils.bronze (BRONZE_COLUMNS,
+-- event. The bronze_tables placeholder below is generated from banking_cdc.warehouse.bronze (BRONZE_COLUMNS,
 -- PAYLOAD_COLUMNS, LOAD_COLUMNS, in that order), the contract shared with the DuckDB warehouse, so
 -- the two can never drift apart: see bronze_tables_sql().
 {{ bronze_tables }}

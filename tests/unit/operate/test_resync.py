@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from banking_cdc.utils.capture_config import CaptureConfig
-from banking_cdc.utils.resync import (
+from banking_cdc.capture.config import CaptureConfig
+from banking_cdc.operate.resync import (
     ResyncError,
     dbt_selection,
     notification_topic,

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from banking_cdc.utils.health_report import (
+from banking_cdc.monitoring.health_report import (
     CONNECTOR_STATE,
     CONSUMER_LAG,
     DBT_TEST,
@@ -23,7 +23,7 @@ from banking_cdc.utils.health_report import (
     split_lag_subject,
     status_table,
 )
-from banking_cdc.utils.metrics_store import MetricRow
+from banking_cdc.monitoring.store import MetricRow
 from tests.plugins.health_fixture import GOLD_MODELS, PARTITIONS, TEST_TASKS, TOPICS, rows
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from banking_cdc.utils.dbt_project import DUCKDB_POOL, WAREHOUSE_ENV, cosmos_configs, dbt_target
-from banking_cdc.utils.warehouse import WarehouseConfigError
+from banking_cdc.transform.dbt_project import DUCKDB_POOL, WAREHOUSE_ENV, cosmos_configs, dbt_target
+from banking_cdc.warehouse.switch import WarehouseConfigError
 
 PROJECT = Path(__file__).resolve().parents[3] / "banking_dbt"
 

@@ -8,7 +8,7 @@ from unittest import mock
 
 import pytest
 
-from banking_cdc.utils.warehouse import WarehouseConfigError, warehouse_backend
+from banking_cdc.warehouse.switch import WarehouseConfigError, warehouse_backend
 
 
 @pytest.fixture(autouse=True)
@@ -50,7 +50,7 @@ def test_nothing_is_read_at_import_time() -> None:
     code = (
         "from unittest import mock\n"
         "with mock.patch('airflow.sdk.Variable.get', side_effect=AssertionError('read at import')) as get:\n"
-        "    import banking_cdc.utils.warehouse\n"
+        "    import banking_cdc.warehouse.switch\n"
         "assert not get.called\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from banking_cdc.utils.health_page import (
+from banking_cdc.monitoring.health_page import (
     EMPTY_MESSAGE,
     axis_top,
     format_axis,
@@ -17,8 +17,8 @@ from banking_cdc.utils.health_page import (
     render_page,
     time_ticks,
 )
-from banking_cdc.utils.health_report import CONNECTOR_STATE, DBT_TEST, FRESHNESS, build_report
-from banking_cdc.utils.metrics_store import MetricRow
+from banking_cdc.monitoring.health_report import CONNECTOR_STATE, DBT_TEST, FRESHNESS, build_report
+from banking_cdc.monitoring.store import MetricRow
 from tests.plugins.health_fixture import rows
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from banking_cdc.utils.metrics_store import MetricSample, MetricsStore
+from banking_cdc.monitoring.store import MetricSample, MetricsStore
 
 
 @pytest.fixture

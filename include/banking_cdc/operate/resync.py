@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from banking_cdc.exceptions import BankingCdcError
-from banking_cdc.utils.capture_config import CaptureConfig
+from banking_cdc.capture.config import CaptureConfig
 
 #: Debezium's signal type and snapshot type of a resync
 SIGNAL_TYPE = "execute-snapshot"

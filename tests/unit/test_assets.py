@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from banking_cdc.assets import BRONZE, LANDING
-from banking_cdc.utils.asset_events import landed_files
+from banking_cdc.assets import landed_files
 
 
 def test_files_of_every_landing_event_in_order_without_repeats() -> None:

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from banking_cdc.exceptions import CaptureConfigError
-from banking_cdc.utils.capture_config import CaptureConfig, redacted
+from banking_cdc.capture.config import CaptureConfig, redacted
 
 PACKAGED = Path(__file__).resolve().parents[3] / "include" / "banking_cdc" / "config" / "capture.yaml"
 

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from banking_cdc.utils.warehouse import DEFAULT_WAREHOUSE_BACKEND, WarehouseConfigError, warehouse_backend
+from banking_cdc.warehouse.switch import DEFAULT_WAREHOUSE_BACKEND, WarehouseConfigError, warehouse_backend
 
 #: the committed, reduced manifest Cosmos renders from (regenerate: make dbt-manifest)
 MANIFEST_NAME = "manifest.json"

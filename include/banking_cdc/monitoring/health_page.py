@@ -1,4 +1,4 @@
-"""HTML of the pipeline health page: a :class:`~banking_cdc.utils.health_report.HealthReport` drawn as inline SVG.
+"""HTML of the pipeline health page: a :class:`~banking_cdc.monitoring.health_report.HealthReport` drawn as inline SVG.
 
 Server-side rendering with no JavaScript and no external asset (no CDN: a bank's Airflow often has no
 internet access). Each chart is an ``<svg data-chart="<key>" data-points="<n>">`` holding one
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from html import escape
 
-from banking_cdc.utils.health_report import (
+from banking_cdc.monitoring.health_report import (
     CONNECTOR_STATE,
     DBT_TEST,
     SLOT_WAL,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from banking_cdc.utils.alerts import (
+from banking_cdc.operate.alerts import (
     BODY,
     CONFIG_ENV,
     SUBJECT,

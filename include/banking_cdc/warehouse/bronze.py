@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from banking_cdc.exceptions import BankingCdcError
-from banking_cdc.utils.capture_config import CaptureConfig
+from banking_cdc.capture.config import CaptureConfig
 
 BRONZE_SCHEMA = "bronze"
 LEDGER_TABLE = "load_ledger"
@@ -107,7 +107,7 @@ def captured_landing_keys(s3_hook: Any, bucket: str, landing_prefix: str, captur
     :param landing_prefix: Key prefix of landing files.
     :param capture: The capture configuration (which topics are captured).
     """
-    from banking_cdc.utils.object_store import iter_keys
+    from banking_cdc.stage.listing import iter_keys
 
     keys: list[str] = []
     for table in capture.source.tables:

@@ -1,6 +1,6 @@
 """What the pipeline health page shows: observations of the metrics table turned into chart series.
 
-Pure functions over :class:`~banking_cdc.utils.metrics_store.MetricRow` (no I/O except
+Pure functions over :class:`~banking_cdc.monitoring.store.MetricRow` (no I/O except
 :func:`load_report`), so the aggregation is unit-testable without a database or a web server.
 
 Charts (metric names as written by the monitoring DAG and the dbt test listener):
@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from banking_cdc.exceptions import BankingCdcError
-from banking_cdc.utils.metrics_store import METRICS_CONN_ID, TABLE, MetricRow, MetricsStore
+from banking_cdc.monitoring.store import METRICS_CONN_ID, TABLE, MetricRow, MetricsStore
 
 FRESHNESS = "gold.freshness_seconds"
 CONSUMER_LAG = "kafka.consumer_lag"
