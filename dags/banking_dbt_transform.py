@@ -10,15 +10,12 @@ task runs in the one-slot pool `duckdb_writer` (shared with the bronze loader).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from cosmos import DbtDag
 
 from banking_cdc.assets import BRONZE
 from banking_cdc.operate.alerts import pipeline_deadline
 from banking_cdc.transform.dbt_project import cosmos_configs
-
-DBT_PROJECT = Path(__file__).resolve().parents[1] / "banking_dbt"
 
 dag = DbtDag(
     dag_id="banking_dbt_transform",
@@ -31,5 +28,5 @@ dag = DbtDag(
     default_args={"owner": "banking-cdc", "retries": 2, "retry_delay": timedelta(seconds=20)},
     deadline=pipeline_deadline("banking_dbt_transform"),
     doc_md=__doc__,
-    **cosmos_configs(DBT_PROJECT),
+    **cosmos_configs(),
 )

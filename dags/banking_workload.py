@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, Param
 
-from banking_cdc.operators.generator import WorkloadGeneratorOperator
 from banking_cdc.operate.alerts import pipeline_deadline
+from banking_cdc.operators.generator import WorkloadGeneratorOperator
 
 with DAG(
     dag_id="banking_workload",

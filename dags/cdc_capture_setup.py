@@ -11,12 +11,12 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG
 
+from banking_cdc.operate.alerts import pipeline_deadline
 from banking_cdc.operators.capture import (
     ApplySourceSchemaOperator,
     EnsureDebeziumConnectorOperator,
     EnsureKafkaTopicsOperator,
 )
-from banking_cdc.operate.alerts import pipeline_deadline
 
 with DAG(
     dag_id="cdc_capture_setup",

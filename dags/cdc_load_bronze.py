@@ -2,9 +2,10 @@
 
 Loads exactly the files named by the triggering `bcdc_landing` Asset events, plus any landing file the
 load ledger does not hold yet (a paginated listing: nothing is missed if an event was). Files already
-loaded are skipped; a file that fails is named in the error. The warehouse is chosen at run time by the
-Airflow Variable `warehouse_backend` (`duckdb` by default, or `snowflake`): the DAG never changes.
-DuckDB allows one writer, so its load runs in the one-slot pool `duckdb_writer`. Emits `bcdc_bronze`.
+loaded are skipped; a file that fails is named in the error. The warehouse is the one the switch names
+(`AIRFLOW_VAR_WAREHOUSE_BACKEND`: `duckdb` by default, or `snowflake`), read when the task runs; dbt follows
+the same switch, so loads and transforms never split. DuckDB allows one writer, so the load runs in the
+one-slot pool `duckdb_writer` (first in line). Emits `bcdc_bronze`.
 """
 
 from __future__ import annotations
@@ -15,11 +16,10 @@ from typing import Any
 from airflow.sdk import DAG, task
 
 from banking_cdc.assets import BRONZE, LANDING
-from banking_cdc.transfers.s3_to_duckdb import S3ToDuckDBBronzeOperator
-from banking_cdc.transfers.s3_to_snowflake import S3ToSnowflakeBronzeOperator
 from banking_cdc.operate.alerts import pipeline_deadline
+from banking_cdc.settings import DUCKDB_POOL, LANDING_BUCKET_TEMPLATE
+from banking_cdc.transfers.s3_to_warehouse import S3ToWarehouseBronzeOperator
 
-BUCKET = "{{ var.value.get('landing_bucket', 'banking-landing') }}"
 #: priority in the one-slot pool `duckdb_writer`, above any dbt task's (at most its downstream count)
 LOAD_PRIORITY = 1000
 
@@ -43,32 +43,13 @@ with DAG(
 
         return landed_files(triggering_asset_events, LANDING)
 
-    @task.branch
-    def choose_warehouse() -> str:
-        """Follow the `warehouse_backend` Variable (read at run time, never at parse time)."""
-        from banking_cdc.warehouse.switch import warehouse_backend
-
-        return f"load_{warehouse_backend()}"
-
-    files = files_from_events()
-    load_duckdb = S3ToDuckDBBronzeOperator(
-        task_id="load_duckdb",
-        file_keys=files,
-        bucket_name=BUCKET,
-        aws_conn_id="aws_default",
-        duckdb_conn_id="duckdb_default",
-        pool="duckdb_writer",
+    S3ToWarehouseBronzeOperator(
+        task_id="load_bronze",
+        file_keys=files_from_events(),
+        bucket_name=LANDING_BUCKET_TEMPLATE,
+        pool=DUCKDB_POOL,
         # first in line for the one writer slot: a load never waits behind a whole queued dbt run
         priority_weight=LOAD_PRIORITY,
         weight_rule="absolute",
         outlets=[BRONZE],
     )
-    load_snowflake = S3ToSnowflakeBronzeOperator(
-        task_id="load_snowflake",
-        file_keys=files,
-        bucket_name=BUCKET,
-        snowflake_conn_id="snowflake_default",
-        aws_conn_id="aws_default",
-        outlets=[BRONZE],
-    )
-    files >> choose_warehouse() >> [load_duckdb, load_snowflake]

@@ -14,16 +14,16 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG
 
+from banking_cdc.operate.alerts import pipeline_deadline
 from banking_cdc.operators.monitoring import (
     CollectPipelineMetricsOperator,
     MonitoringVerdictOperator,
     PrepareMetricsTableOperator,
     breach_email_notifier,
 )
-from banking_cdc.operate.alerts import pipeline_deadline
-from banking_cdc.transform.dbt_project import DUCKDB_POOL
+from banking_cdc.settings import DUCKDB_POOL, LANDING_BUCKET_TEMPLATE, STAGE_GROUP_TEMPLATE
 
-BUCKET = "{{ var.value.get('landing_bucket', 'banking-landing') }}"
+BUCKET = LANDING_BUCKET_TEMPLATE
 
 with DAG(
     dag_id="cdc_monitoring",
@@ -41,9 +41,7 @@ with DAG(
     prepare = PrepareMetricsTableOperator(task_id="prepare_metrics_table")
     collect = [
         # the groups of monitoring.yaml, plus the stage's own (Variable stage_group_id, as in cdc_stage)
-        CollectPipelineMetricsOperator(
-            task_id="kafka_lag", family="kafka", group_ids=["{{ var.value.get('stage_group_id', 'bcdc-stage') }}"]
-        ),
+        CollectPipelineMetricsOperator(task_id="kafka_lag", family="kafka", group_ids=[STAGE_GROUP_TEMPLATE]),
         CollectPipelineMetricsOperator(task_id="replication_slot", family="postgres"),
         CollectPipelineMetricsOperator(task_id="connector_state", family="connect"),
         # opens the warehouse (DuckDB: one process at a time)

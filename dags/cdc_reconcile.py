@@ -17,8 +17,8 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, Param
 
-from banking_cdc.operators.reconcile import ReconcileOperator
 from banking_cdc.operate.alerts import pipeline_deadline
+from banking_cdc.operators.reconcile import ReconcileOperator
 from banking_cdc.transform.dbt_project import DUCKDB_POOL
 
 with DAG(

@@ -15,9 +15,9 @@ from datetime import datetime, timedelta
 from airflow.sdk import DAG, Param
 
 from banking_cdc.assets import BRONZE
-from banking_cdc.transfers.landing_replay import LandingReplayOperator
 from banking_cdc.operate.alerts import pipeline_deadline
-from banking_cdc.transform.dbt_project import DUCKDB_POOL
+from banking_cdc.settings import DUCKDB_POOL, LANDING_BUCKET_TEMPLATE
+from banking_cdc.transfers.landing_replay import LandingReplayOperator
 
 with DAG(
     dag_id="cdc_replay_landing",
@@ -41,7 +41,7 @@ with DAG(
         start="{{ params.start }}",
         end="{{ params.end }}",
         tables="{{ params.tables | join(',') }}",
-        bucket_name="{{ var.value.get('landing_bucket', 'banking-landing') }}",
+        bucket_name=LANDING_BUCKET_TEMPLATE,
         aws_conn_id="aws_default",
         duckdb_conn_id="duckdb_default",
         pool=DUCKDB_POOL,

@@ -12,22 +12,20 @@ when nothing was missing; `full_refresh` is only for a changed model. DuckDB wor
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from airflow.sdk import DAG, Param, task
 from cosmos.operators.local import DbtBuildLocalOperator
 
+from banking_cdc.operate.alerts import pipeline_deadline
 from banking_cdc.operators.resync import (
     BronzeSnapshotLoadedSensor,
     DebeziumIncrementalSnapshotOperator,
     DebeziumSnapshotCompleteSensor,
 )
-from banking_cdc.operate.alerts import pipeline_deadline
 from banking_cdc.transform.dbt_project import AIRFLOW_DBT_VARS, DUCKDB_POOL, cosmos_configs
 
-DBT_PROJECT = Path(__file__).resolve().parents[1] / "banking_dbt"
-_cosmos = cosmos_configs(DBT_PROJECT)
+_cosmos = cosmos_configs()
 
 with DAG(
     dag_id="cdc_resync",
@@ -65,7 +63,7 @@ with DAG(
 
     rebuild = DbtBuildLocalOperator(
         task_id="dbt_build_affected",
-        project_dir=str(DBT_PROJECT),
+        project_dir=str(_cosmos["project_config"].dbt_project_path),
         profile_config=_cosmos["profile_config"],
         invocation_mode=_cosmos["execution_config"].invocation_mode,
         select="{{ ti.xcom_pull(task_ids='signal_snapshot')['dbt_select'] }}",

@@ -10,13 +10,14 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG
 
+from banking_cdc.operate.alerts import pipeline_deadline
 from banking_cdc.operators.health import (
     KafkaConnectHealthOperator,
     KafkaHealthOperator,
     ObjectStoreHealthOperator,
     PostgresHealthOperator,
 )
-from banking_cdc.operate.alerts import pipeline_deadline
+from banking_cdc.settings import LANDING_BUCKET_TEMPLATE
 
 with DAG(
     dag_id="cdc_stack_health",
@@ -36,5 +37,5 @@ with DAG(
     ObjectStoreHealthOperator(
         task_id="object_store",
         aws_conn_id="aws_default",
-        bucket_name="{{ var.value.get('landing_bucket', 'banking-landing') }}",
+        bucket_name=LANDING_BUCKET_TEMPLATE,
     )

@@ -16,9 +16,10 @@ from datetime import datetime, timedelta
 from airflow.sdk import DAG
 
 from banking_cdc.assets import LANDING
-from banking_cdc.transfers.kafka_to_s3 import KafkaToS3Operator
-from banking_cdc.operate.alerts import pipeline_deadline
 from banking_cdc.capture.config import CaptureConfig
+from banking_cdc.operate.alerts import pipeline_deadline
+from banking_cdc.settings import LANDING_BUCKET_TEMPLATE, STAGE_GROUP_TEMPLATE
+from banking_cdc.transfers.kafka_to_s3 import KafkaToS3Operator
 
 CAPTURE = CaptureConfig.load()  # packaged file, no network: safe at parse time
 
@@ -37,8 +38,8 @@ with DAG(
     KafkaToS3Operator.partial(
         task_id="stage_topic",
         # Variable stage_group_id: a fresh group re-stages each topic from its start (benchmarks, rebuilds)
-        group_id="{{ var.value.get('stage_group_id', 'bcdc-stage') }}",
-        bucket_name="{{ var.value.get('landing_bucket', 'banking-landing') }}",
+        group_id=STAGE_GROUP_TEMPLATE,
+        bucket_name=LANDING_BUCKET_TEMPLATE,
         kafka_config_id="kafka_default",
         aws_conn_id="aws_default",
         min_messages=5_000,

@@ -43,7 +43,7 @@ def wait_for_backlog(topics: list[str], group: str, timeout: float = 90.0) -> No
 
     from confluent_kafka import Consumer
 
-    from banking_cdc.triggers.kafka import backlog_offsets
+    from banking_cdc.hooks.kafka_group import backlog_offsets
 
     extra = json.loads(os.environ["AIRFLOW_CONN_KAFKA_DEFAULT"])["extra"]
     consumer = Consumer({"bootstrap.servers": extra["bootstrap.servers"], "group.id": group})

@@ -7,12 +7,13 @@ from typing import Any
 
 from airflow.sdk import Asset
 
+from banking_cdc.settings import DEFAULT_LANDING_BUCKET, LANDING_PREFIX
+
 #: Parquet change files landed in the object store; each event's extra lists the new files
-LANDING = Asset(name="bcdc_landing", uri="s3://banking-landing/raw/", group="banking-cdc")
+LANDING = Asset(name="bcdc_landing", uri=f"s3://{DEFAULT_LANDING_BUCKET}/{LANDING_PREFIX}/", group="banking-cdc")
 
 #: bronze tables of the warehouse; each event's extra lists the files loaded and the bronze row counts
 BRONZE = Asset(name="bcdc_bronze", uri="warehouse://bronze/", group="banking-cdc")
-
 
 
 def landed_files(triggering_asset_events: Any, asset: Any) -> list[str]:

@@ -31,7 +31,7 @@ def get_provider_info() -> dict[str, Any]:
             },
             {
                 "integration-name": "Banking CDC",
-                "python-modules": ["banking_cdc.hooks.duckdb"],
+                "python-modules": ["banking_cdc.hooks.duckdb", "banking_cdc.hooks.kafka_group"],
             },
         ],
         "operators": [

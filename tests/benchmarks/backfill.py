@@ -130,8 +130,8 @@ def snapshot(args: argparse.Namespace, pg: dict[str, Any], dbname: str, prefix: 
     """Create the scratch connector; wait until every row is on the topic; seconds and Connect's peak RSS."""
     from confluent_kafka import Consumer, TopicPartition
 
-    from banking_cdc.hooks.kafka_connect import KafkaConnectHook
     from banking_cdc.capture.config import CaptureConfig
+    from banking_cdc.hooks.kafka_connect import KafkaConnectHook
 
     kafka = json.loads(os.environ["AIRFLOW_CONN_KAFKA_DEFAULT"])["extra"]
     topic = f"{prefix}.public.transactions"

@@ -69,9 +69,9 @@ def main() -> int:
     import pyarrow.parquet as pq
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-    from banking_cdc.transfers.s3_to_duckdb import S3ToDuckDBBronzeOperator
     from banking_cdc.stage.landing import BatchBuilder, object_key
     from banking_cdc.stage.listing import iter_keys
+    from banking_cdc.transfers.s3_to_duckdb import S3ToDuckDBBronzeOperator
 
     s3 = S3Hook(aws_conn_id="aws_default")
     bucket, prefix = "banking-landing", f"bench-landing-{uuid.uuid4().hex[:8]}"
@@ -136,9 +136,9 @@ def profile(s3: Any, bucket: str, prefix: str, tables: list[Any], workdir: Path)
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from banking_cdc.transfers.s3_to_duckdb import _INSERT_COLUMNS, ZSTD_COLUMNS
-    from banking_cdc.warehouse.bronze import BRONZE_COLUMNS, LOAD_COLUMNS, PAYLOAD_COLUMNS
     from banking_cdc.stage.listing import iter_keys
+    from banking_cdc.warehouse.bronze import BRONZE_COLUMNS, LOAD_COLUMNS, PAYLOAD_COLUMNS
+    from banking_cdc.warehouse.duckdb import _INSERT_COLUMNS, ZSTD_COLUMNS
 
     rows = sum(table.num_rows for table in tables)
     print(f"\nprofile: {len(tables)} files, {rows:,} rows (rows/s of each part alone)")

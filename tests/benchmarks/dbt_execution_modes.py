@@ -20,7 +20,7 @@ before its executor forks the task workers (``banking_cdc.plugins.task_preload``
 product); those runs are reported as ``<variant>+preload``, with the ratio to ``local_runner`` without it.
 
 Every variant runs ``--runs`` times, interleaved, under a running scheduler + DAG processor + triggerer +
-API server (tests/airflow_cluster.py: started here, each in its own session, the API server on a free
+API server (tests/support/airflow_local.py: started here, each in its own session, the API server on a free
 loopback port, stopped by process group at the end), triggered with ``airflow dags trigger`` and polled in the
 metadata DB until it ends. For reference the LOCAL variants also run under ``airflow dags test`` (before
 the scheduler starts: a scheduler would also pick up the test run); WATCHER hangs there. The warehouse
@@ -52,8 +52,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.airflow_cluster import ScratchAirflow  # noqa: E402
 from tests.dbt.bronze_fixture import load_bronze, synthesize  # noqa: E402
+from tests.support.airflow_local import ScratchAirflow  # noqa: E402
 
 AIRFLOW_BIN = Path(sys.executable).parent
 DBT_PROJECT = ROOT / "banking_dbt"

@@ -40,8 +40,8 @@ def main() -> int:
     from confluent_kafka import Consumer, Producer, TopicPartition
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    from banking_cdc.hooks.kafka_connect import KafkaConnectHook
     from banking_cdc.capture.config import CaptureConfig
+    from banking_cdc.hooks.kafka_connect import KafkaConnectHook
 
     pg = json.loads(os.environ["AIRFLOW_CONN_POSTGRES_SOURCE"])
     kafka = json.loads(os.environ["AIRFLOW_CONN_KAFKA_DEFAULT"])["extra"]

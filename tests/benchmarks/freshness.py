@@ -1,14 +1,14 @@
 """Benchmark: commit -> bronze and commit -> gold freshness of the event-driven chain under a steady load.
 
 The chain runs as in production, under a real scheduler, DAG processor, triggerer and API server (the
-demo's local Airflow, dev/demo.py + dev/airflow_local.py, over the native stack): ``cdc_stage``
+demo's local Airflow, tests/support/pipeline.py + tests/support/airflow_local.py, over the native stack): ``cdc_stage``
 (``@continuous``, deferring in the triggerer until a topic has a backlog) lands files and emits
 ``bcdc_landing`` Asset events; ``cdc_load_bronze`` runs on them and emits ``bcdc_bronze``;
 ``banking_dbt_transform`` (Cosmos, one task per model/test/snapshot, one DuckDB writer at a time) runs on
 that. No clock schedules anything. The warehouse, landing bucket and stage consumer group are fresh, so
 the chain first catches up with the topics' history; then the generator writes at ``--rate`` operations
 per second for ``--duration`` seconds; the script waits until the chain is idle, stops Airflow and measures
-from the data (dev/demo.measure_freshness), for the changes committed during the load:
+from the data (tests.support.pipeline.measure_freshness), for the changes committed during the load:
 
 * commit -> bronze: ``bronze.loaded_at - source_ts_ms`` per change event;
 * commit -> gold: ``gold.fct_transactions._built_at`` - the commit time of the transaction's last change
@@ -34,9 +34,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from dev.airflow_local import free_port  # noqa: E402
-from dev.demo import CHAIN, SETUP, Freshness, Pipeline, measure_freshness, percentile, run_generator, say  # noqa: E402
 from tests.stack_env import ENV_FILE, load_stack_env  # noqa: E402
+from tests.support.airflow_local import free_port  # noqa: E402
+from tests.support.pipeline import (  # noqa: E402
+    CHAIN,
+    SETUP,
+    Freshness,
+    Pipeline,
+    measure_freshness,
+    percentile,
+    run_generator,
+    say,
+)
 
 GOALS = {"bronze": 15.0, "gold": 60.0}
 

@@ -27,8 +27,8 @@ from psycopg2.extensions import make_dsn
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "include"))
 
-from banking_cdc.generator import GeneratorConfig, check_invariants, run  # noqa: E402
 from banking_cdc.capture.source_schema import CAPTURED_TABLES, apply_source_schema  # noqa: E402
+from banking_cdc.generator import GeneratorConfig, check_invariants, run  # noqa: E402
 
 STATE = Path(os.environ.get("BCDC_STATE_DIR", ROOT / ".state"))
 

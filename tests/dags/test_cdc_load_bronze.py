@@ -10,8 +10,8 @@ import duckdb
 import pytest
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-from banking_cdc.transfers.kafka_to_s3 import KafkaToS3Operator
 from banking_cdc.stage.listing import iter_keys
+from banking_cdc.transfers.kafka_to_s3 import KafkaToS3Operator
 from tests.dags.dag_test_runner import run_dag_test
 from tests.source_changes import change_every_table, wait_for_backlog
 

@@ -24,11 +24,11 @@ from typing import Any
 import duckdb
 import pytest
 
+from banking_cdc.capture.config import CaptureConfig
 from banking_cdc.monitoring.metrics import GOLD_MODELS, METRICS
+from banking_cdc.monitoring.store import MetricsStore
 from banking_cdc.transfers.kafka_to_s3 import KafkaToS3Operator
 from banking_cdc.transfers.s3_to_duckdb import S3ToDuckDBBronzeOperator
-from banking_cdc.capture.config import CaptureConfig
-from banking_cdc.monitoring.store import MetricsStore
 from tests.dags.dag_test_runner import run_dag_test
 from tests.source_changes import change_every_table, wait_for_backlog
 

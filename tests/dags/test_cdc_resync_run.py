@@ -23,11 +23,11 @@ import pytest
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from airflow.providers.postgres.hooks.postgres import PostgresHook
 
+from banking_cdc.capture.config import CaptureConfig
 from banking_cdc.operators.resync import topic_watermarks
 from banking_cdc.transfers.kafka_to_s3 import KafkaToS3Operator
 from banking_cdc.transfers.s3_to_duckdb import S3ToDuckDBBronzeOperator
 from banking_cdc.warehouse.bronze import BronzeError
-from banking_cdc.capture.config import CaptureConfig
 from tests.dags.dag_test_runner import run_dag_test
 from tests.source_changes import change_every_table
 

@@ -12,7 +12,8 @@ DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
 
 
 @pytest.fixture(scope="module")
-def dag_bag() -> DagBag:
+def dag_bag(airflow_db: Path) -> DagBag:
+    # get_dag() reads the metadata database: depend on its migration, never on a test that ran before
     return DagBag(dag_folder=str(DAGS_FOLDER), safe_mode=False)
 
 
@@ -73,7 +74,7 @@ def test_dags_parse_fast_without_services() -> None:
 
 def test_bronze_load_is_first_in_line_for_the_duckdb_writer_slot(dag_bag: DagBag) -> None:
     """A queued load must not wait behind a whole dbt run in the one-slot pool (commit -> bronze freshness)."""
-    load = dag_bag.get_dag("cdc_load_bronze").get_task("load_duckdb")
+    load = dag_bag.get_dag("cdc_load_bronze").get_task("load_bronze")
     assert load.pool == "duckdb_writer"
     assert str(load.weight_rule).lower().endswith("absolute")
     for dag_id in ("banking_dbt_transform", "cdc_resync", "cdc_monitoring", "cdc_reconcile"):

@@ -1,6 +1,6 @@
 """Deadline Alerts under a real scheduler and triggerer: a late run e-mails the on-call, an on-time run does not.
 
-A scratch Airflow (scheduler, DAG processor, triggerer, API server; tests/airflow_cluster.py) parses the
+A scratch Airflow (scheduler, DAG processor, triggerer, API server; tests/support/airflow_local.py) parses the
 repository's DAGs with an alerts file (``BCDC_ALERTS_CONFIG``) that gives ``cdc_stack_health`` a 1-second
 deadline, so its run is certainly late (starting a task alone takes longer), and sends mail to a local
 SMTP server (aiosmtpd) that keeps what it receives. ``airflow dags test`` cannot check this: it runs no
@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 from banking_cdc.operate.alerts import CONFIG_ENV, AlertsConfig
-from tests.airflow_cluster import ScratchAirflow, free_port
+from tests.support.airflow_local import ScratchAirflow, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 LATE_DAG = "cdc_stack_health"

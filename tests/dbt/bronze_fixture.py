@@ -52,6 +52,7 @@ import pyarrow as pa
 if __package__ in (None, ""):  # run as a script: make the repository root importable for ``tests.*``
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from banking_cdc.capture.config import CaptureConfig
 from banking_cdc.generator.values import (
     AmountSampler,
     Descriptions,
@@ -70,9 +71,8 @@ from banking_cdc.generator.workload import (
     PROSPECT_SHARE,
 )
 from banking_cdc.generator.world import MAX_OPEN_ACCOUNTS, IdPool, Infeasible
-from banking_cdc.warehouse.bronze import BRONZE_SCHEMA, LEDGER_TABLE
-from banking_cdc.capture.config import CaptureConfig
 from banking_cdc.stage.landing import LANDING_SCHEMA, object_key
+from banking_cdc.warehouse.bronze import BRONZE_SCHEMA, LEDGER_TABLE
 
 TABLES: Final = ("customers", "accounts", "transactions")
 PRIMARY_KEYS: Final = {"customers": "customer_id", "accounts": "account_id", "transactions": "transaction_id"}
@@ -1393,7 +1393,7 @@ def load_bronze(
     """
     import duckdb
 
-    from banking_cdc.transfers.s3_to_duckdb import duckdb_bronze_ddl
+    from banking_cdc.warehouse.duckdb import duckdb_bronze_ddl
 
     start, end = parts
     if not 0.0 <= start <= end <= 1.0:

@@ -19,9 +19,9 @@ from typing import Any
 import duckdb
 import pytest
 
-from banking_cdc.warehouse.bronze import BRONZE_COLUMNS, LOAD_COLUMNS, PAYLOAD_COLUMNS, LandingFile
 from banking_cdc.capture.config import CaptureConfig
 from banking_cdc.capture.source_schema import schema_sql
+from banking_cdc.warehouse.bronze import BRONZE_COLUMNS, LOAD_COLUMNS, PAYLOAD_COLUMNS, LandingFile
 from tests.dbt.bronze_fixture import (
     BRONZE_ARROW_SCHEMA,
     COLUMNS,

@@ -1,6 +1,6 @@
 """One pipeline for the end-to-end test and the fault drills (Airflow started once: ~2 min on 2 cores).
 
-:class:`dev.demo.Pipeline` under ``.state/e2e``: a local Airflow (scheduler, DAG processor, triggerer, API
+:class:`tests.support.pipeline.Pipeline` under ``.state/e2e``: a local Airflow (scheduler, DAG processor, triggerer, API
 server) with its own DuckDB warehouse, landing bucket and stage consumer group, so the tests stage every change
 topic from offset 0, as a new deployment would. The setup DAGs run once; ``cdc_stage`` and ``cdc_load_bronze``
 are unpaused; ``banking_dbt_transform`` stays paused until a test builds gold (:func:`build_gold`: a dbt run
@@ -20,10 +20,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from dev.airflow_local import free_port
-from dev.demo import CHAIN, SETUP, Pipeline
 from tests.e2e.pipeline import drain, say
 from tests.stack_env import ROOT, STATE
+from tests.support.airflow_local import free_port
+from tests.support.pipeline import CHAIN, SETUP, Pipeline
 
 
 @pytest.fixture(scope="package")

@@ -1,7 +1,7 @@
 """What the end-to-end test and the fault drills share: drain barrier, bronze exactness, gold reconciliation.
 
-The pipeline is :class:`dev.demo.Pipeline` (a local Airflow with its own DuckDB warehouse, landing bucket and
-stage consumer group). Here are the checks made on it once the source is quiet:
+The pipeline is :class:`tests.support.pipeline.Pipeline` (a local Airflow with its own DuckDB warehouse, landing
+bucket and stage consumer group). Here are the checks made on it once the source is quiet:
 
 - :func:`drain`: a marker commit on every captured table, then waits until Debezium has put it in Kafka, the
   stage group has committed every offset up to the high watermarks, and no load (or dbt) run is queued or
@@ -23,9 +23,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from dev.airflow_local import AirflowClusterError
-from dev.demo import CHAIN, Pipeline
 from tests.source_changes import change_every_table
+from tests.support.airflow_local import AirflowClusterError
+from tests.support.pipeline import CHAIN, Pipeline
 
 TABLES = ("customers", "accounts", "transactions")
 TOPICS = {table: f"bank.public.{table}" for table in TABLES}
@@ -54,7 +54,7 @@ def _consumer(group: str) -> Any:
 
 def stage_backlog(group: str) -> dict[str, dict[int, tuple[int, int]]]:
     """``{topic: {partition: (committed, high)}}`` of the stage group."""
-    from banking_cdc.triggers.kafka import backlog_offsets
+    from banking_cdc.hooks.kafka_group import backlog_offsets
 
     consumer = _consumer(group)
     try:

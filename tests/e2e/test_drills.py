@@ -36,7 +36,6 @@ from typing import Any
 
 import pytest
 
-from dev.demo import Pipeline, generator_summary, start_generator
 from tests.e2e.conftest import group_of
 from tests.e2e.pipeline import (
     TOPICS,
@@ -49,6 +48,7 @@ from tests.e2e.pipeline import (
     utc_now_text,
 )
 from tests.stack_env import ROOT
+from tests.support.pipeline import Pipeline, generator_summary, start_generator
 
 pytestmark = pytest.mark.integration
 

@@ -24,7 +24,6 @@ import time
 
 import pytest
 
-from dev.demo import Pipeline, run_generator
 from tests.e2e.conftest import group_of
 from tests.e2e.pipeline import (
     assert_bronze_exact,
@@ -35,6 +34,7 @@ from tests.e2e.pipeline import (
     say,
     utc_now_text,
 )
+from tests.support.pipeline import Pipeline, run_generator
 
 pytestmark = pytest.mark.integration
 

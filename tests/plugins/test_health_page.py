@@ -31,9 +31,9 @@ import pytest
 from airflow.providers.postgres.hooks.postgres import PostgresHook
 from airflow.utils.state import TaskInstanceState
 
-from banking_cdc.plugins.dbt_test_listener import DbtTestResultListener
 from banking_cdc.monitoring.health_report import DBT_TEST
 from banking_cdc.monitoring.store import METRICS_CONN_ID, TABLE, MetricsStore
+from banking_cdc.plugins.dbt_test_listener import DbtTestResultListener
 from tests.plugins.health_fixture import GOLD_MODELS, TEST_TASKS, TOPICS, dbt_test_samples, monitoring_samples
 from tests.stack_env import STATE
 

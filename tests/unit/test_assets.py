@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from banking_cdc.assets import BRONZE, LANDING
-from banking_cdc.assets import landed_files
+from banking_cdc.assets import BRONZE, LANDING, landed_files
 
 
 def test_files_of_every_landing_event_in_order_without_repeats() -> None:

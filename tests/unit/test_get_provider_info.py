@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 from importlib.metadata import entry_points
@@ -24,6 +25,22 @@ def test_provider_info_names_package_version_and_connection_type() -> None:
         "hook-class-name": "banking_cdc.hooks.kafka_connect.KafkaConnectHook",
         "connection-type": "kafka_connect",
     } in info["connection-types"]
+
+
+def test_every_listed_module_imports_and_the_kafka_group_hook_is_listed() -> None:
+    info = get_provider_info()
+    modules = [
+        module
+        for section in ("hooks", "operators", "triggers")
+        for entry in info[section]
+        for module in entry["python-modules"]
+    ] + [entry["python-module"] for entry in info["transfers"]]
+    assert len(modules) == len(set(modules))
+    for module in modules:
+        importlib.import_module(module)
+    assert "banking_cdc.hooks.kafka_group" in modules
+    # the group hook reuses the Kafka provider's connection type, so it is no connection type of this provider
+    assert all(entry["connection-type"] != "kafka" for entry in info["connection-types"])
 
 
 def test_providers_manager_registers_the_kafka_connect_connection_type() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from banking_cdc.capture.source_schema import apply_source_schema
 from banking_cdc.generator.bulk import BulkLoader
 from banking_cdc.generator.config import GeneratorConfig, GeneratorMode
 from banking_cdc.generator.db import connect, prepare_session
@@ -12,7 +13,6 @@ from banking_cdc.generator.invariants import check_invariants
 from banking_cdc.generator.progress import progress_bar
 from banking_cdc.generator.summary import RunSummary
 from banking_cdc.generator.workload import WorkloadEngine
-from banking_cdc.capture.source_schema import apply_source_schema
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,23 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from banking_cdc.monitoring.config import MonitoringConfig
-from banking_cdc.monitoring.metrics import GOLD_MODELS, MISSING, UNREACHABLE, evaluate, state_value
+from banking_cdc.monitoring.metrics import MISSING, UNREACHABLE, evaluate, state_value
 from banking_cdc.monitoring.store import MetricSample
+from banking_cdc.settings import (
+    CONNECTOR_STATE,
+    CONSUMER_LAG,
+    DUCKDB_CONN_ID,
+    FRESHNESS,
+    KAFKA_CONN_ID,
+    LANDING_PREFIX,
+    SLOT_ACTIVE,
+    SLOT_WAL,
+    SNOWFLAKE_CONN_ID,
+    TASK_STATE,
+    THROUGHPUT,
+    UNLOADED_BYTES,
+    UNLOADED_FILES,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +58,7 @@ def consumer_lag_samples(consumer: Any, group_id: str, topics: Sequence[str], ti
     ``kafka.consumer_lag`` of every partition of ``topics`` for ``group_id``, through ``consumer``.
 
     Lag = high watermark - committed offset; a partition without a committed offset (or with one that
-    retention deleted) counts from its low watermark (:func:`banking_cdc.triggers.kafka.backlog_offsets`).
+    retention deleted) counts from its low watermark (:func:`banking_cdc.hooks.kafka_group.backlog_offsets`).
     A topic that does not exist is recorded as ``MISSING``; a broker error as ``UNREACHABLE``
     (subject ``<group>/<topic>`` when the partitions are unknown).
 
@@ -52,7 +67,7 @@ def consumer_lag_samples(consumer: Any, group_id: str, topics: Sequence[str], ti
     :param topics: Topics to read.
     :param timeout: Seconds per broker request.
     """
-    from banking_cdc.triggers.kafka import KafkaTopicNotFoundError, backlog_offsets
+    from banking_cdc.hooks.kafka_group import KafkaTopicNotFoundError, backlog_offsets
 
     samples: list[MetricSample] = []
     for topic in topics:
@@ -60,23 +75,24 @@ def consumer_lag_samples(consumer: Any, group_id: str, topics: Sequence[str], ti
             offsets = backlog_offsets(consumer, [topic], timeout=timeout)[topic]
         except KafkaTopicNotFoundError:
             log.error("Kafka topic %s does not exist (group %s)", topic, group_id)
-            samples.append(MetricSample("kafka.consumer_lag", f"{group_id}/{topic}", None, status=MISSING))
+            samples.append(MetricSample(CONSUMER_LAG, f"{group_id}/{topic}", None, status=MISSING))
             continue
         except Exception as exc:  # noqa: BLE001 - a service failure is recorded as UNREACHABLE
             _unreachable(f"Kafka (group {group_id}, topic {topic})", exc)
-            samples.append(MetricSample("kafka.consumer_lag", f"{group_id}/{topic}", None, status=UNREACHABLE))
+            samples.append(MetricSample(CONSUMER_LAG, f"{group_id}/{topic}", None, status=UNREACHABLE))
             continue
         for partition, (start, high) in sorted(offsets.items()):
             subject = f"{group_id}/{topic}/{partition}"
-            samples.append(MetricSample("kafka.consumer_lag", subject, float(max(0, high - start))))
+            samples.append(MetricSample(CONSUMER_LAG, subject, float(max(0, high - start))))
     return samples
 
 
 def collect_consumer_lag(
-    group_ids: Sequence[str], topics: Sequence[str], *, kafka_config_id: str = "kafka_default", timeout: float = 10
+    group_ids: Sequence[str], topics: Sequence[str], *, kafka_config_id: str = KAFKA_CONN_ID, timeout: float = 10
 ) -> list[MetricSample]:
     """
-    ``kafka.consumer_lag`` per group, topic and partition, read through the Kafka provider's hook.
+    ``kafka.consumer_lag`` per group, topic and partition, read through
+    :class:`~banking_cdc.hooks.kafka_group.KafkaGroupConsumerHook`.
 
     Reads committed offsets and watermarks only (no subscription, no fetch, no commit), so observing
     a group never disturbs it.
@@ -86,20 +102,16 @@ def collect_consumer_lag(
     :param kafka_config_id: Airflow connection to Kafka.
     :param timeout: Seconds per broker request.
     """
-    from airflow.providers.apache.kafka.hooks.consume import KafkaConsumerHook
-
-    from banking_cdc.triggers.kafka import group_consumer_config
+    from banking_cdc.hooks.kafka_group import KafkaGroupConsumerHook
 
     samples: list[MetricSample] = []
     for group_id in group_ids:
         try:
-            hook = KafkaConsumerHook(topics=list(topics), kafka_config_id=kafka_config_id)
-            consumer = hook._get_client(group_consumer_config(hook, group_id))
+            hook = KafkaGroupConsumerHook(topics=topics, group_id=group_id, kafka_config_id=kafka_config_id)
+            consumer = hook.get_group_consumer()
         except Exception as exc:  # noqa: BLE001 - a service failure is recorded as UNREACHABLE
             _unreachable(f"Kafka (connection {kafka_config_id})", exc)
-            samples.extend(
-                MetricSample("kafka.consumer_lag", f"{group_id}/{t}", None, status=UNREACHABLE) for t in topics
-            )
+            samples.extend(MetricSample(CONSUMER_LAG, f"{group_id}/{t}", None, status=UNREACHABLE) for t in topics)
             continue
         try:
             samples.extend(consumer_lag_samples(consumer, group_id, topics, timeout))
@@ -140,21 +152,21 @@ def collect_replication_slots(slots: Sequence[str], *, postgres_conn_id: str = "
             sample
             for slot in slots
             for sample in (
-                MetricSample("postgres.slot_retained_wal_bytes", slot, None, status=UNREACHABLE),
-                MetricSample("postgres.slot_active", slot, None, status=UNREACHABLE),
+                MetricSample(SLOT_WAL, slot, None, status=UNREACHABLE),
+                MetricSample(SLOT_ACTIVE, slot, None, status=UNREACHABLE),
             )
         ]
     samples: list[MetricSample] = []
     for slot in slots:
         if slot not in rows:
             log.error("Replication slot %s does not exist in the source database", slot)
-            samples.append(MetricSample("postgres.slot_retained_wal_bytes", slot, None, status=MISSING))
-            samples.append(MetricSample("postgres.slot_active", slot, 0.0, status=MISSING))
+            samples.append(MetricSample(SLOT_WAL, slot, None, status=MISSING))
+            samples.append(MetricSample(SLOT_ACTIVE, slot, 0.0, status=MISSING))
             continue
         _, active, wal_status, retained = rows[slot]
         value = None if retained is None else float(retained)  # no restart_lsn: the slot lost its WAL
-        samples.append(MetricSample("postgres.slot_retained_wal_bytes", slot, value, status=wal_status))
-        samples.append(MetricSample("postgres.slot_active", slot, 1.0 if active else 0.0))
+        samples.append(MetricSample(SLOT_WAL, slot, value, status=wal_status))
+        samples.append(MetricSample(SLOT_ACTIVE, slot, 1.0 if active else 0.0))
     return samples
 
 
@@ -169,14 +181,12 @@ def connector_samples(name: str, status: Mapping[str, Any] | None) -> list[Metri
     :param status: The answer, or ``None`` when the connector does not exist.
     """
     if status is None:
-        return [MetricSample("connect.connector_state", name, 0.0, status=MISSING)]
+        return [MetricSample(CONNECTOR_STATE, name, 0.0, status=MISSING)]
     state = str(status.get("connector", {}).get("state", "UNASSIGNED"))
-    samples = [MetricSample("connect.connector_state", name, state_value(state), status=state)]
+    samples = [MetricSample(CONNECTOR_STATE, name, state_value(state), status=state)]
     for task in sorted(status.get("tasks", []), key=lambda t: int(t.get("id", 0))):
         task_state = str(task.get("state", "UNASSIGNED"))
-        samples.append(
-            MetricSample("connect.task_state", f"{name}/{task.get('id')}", state_value(task_state), status=task_state)
-        )
+        samples.append(MetricSample(TASK_STATE, f"{name}/{task.get('id')}", state_value(task_state), status=task_state))
     return samples
 
 
@@ -200,13 +210,13 @@ def collect_connector_states(
         except KafkaConnectError as exc:
             if exc.http_status != 404:
                 _unreachable(f"Kafka Connect (connection {kafka_connect_conn_id}, connector {name})", exc)
-                samples.append(MetricSample("connect.connector_state", name, 0.0, status=UNREACHABLE))
+                samples.append(MetricSample(CONNECTOR_STATE, name, 0.0, status=UNREACHABLE))
                 continue
             log.error("Connector %s does not exist on Kafka Connect", name)
             status = None
         except Exception as exc:  # noqa: BLE001 - a service failure is recorded as UNREACHABLE
             _unreachable(f"Kafka Connect (connection {kafka_connect_conn_id}, connector {name})", exc)
-            samples.append(MetricSample("connect.connector_state", name, 0.0, status=UNREACHABLE))
+            samples.append(MetricSample(CONNECTOR_STATE, name, 0.0, status=UNREACHABLE))
             continue
         samples.extend(connector_samples(name, status))
     return samples
@@ -217,70 +227,35 @@ def collect_connector_states(
 
 @contextmanager
 def open_warehouse(
-    backend: str, *, duckdb_conn_id: str = "duckdb_default", snowflake_conn_id: str = "snowflake_default"
+    backend: str, *, duckdb_conn_id: str = DUCKDB_CONN_ID, snowflake_conn_id: str = SNOWFLAKE_CONN_ID
 ) -> Iterator[Query]:
     """
-    A read-only query function on the warehouse (DuckDB file opened read-only, or Snowflake).
+    A read-only query function on the warehouse, through the warehouse seam (DuckDB opened read-only).
 
     DuckDB allows one process at a time: callers in Airflow run in the pool ``duckdb_writer``.
-    SQL uses ``?`` placeholders (rewritten to ``%s`` for Snowflake).
+    SQL uses ``?`` placeholders (the seam rewrites them for Snowflake).
     """
-    if backend == "snowflake":
-        from airflow.providers.snowflake.hooks.snowflake import SnowflakeHook
+    from banking_cdc.warehouse.switch import open_warehouse as open_seam
 
-        sf_conn = SnowflakeHook(snowflake_conn_id=snowflake_conn_id).get_conn()
-
-        def sf_query(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-            cur = sf_conn.cursor()
-            try:
-                cur.execute(sql.replace("?", "%s"), list(params))
-                return [tuple(row) for row in cur.fetchall()]
-            finally:
-                cur.close()
-
-        try:
-            yield sf_query
-        finally:
-            sf_conn.close()
-        return
-
-    from banking_cdc.hooks.duckdb import DuckDBHook
-
-    hook = DuckDBHook(duckdb_conn_id=duckdb_conn_id)
-    duck_conn = hook.get_conn(read_only=True)
-
-    def duck_query(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-        return [tuple(row) for row in duck_conn.execute(sql, list(params)).fetchall()]
-
-    try:
-        yield duck_query
-    finally:
-        duck_conn.close()
+    with open_seam(backend, read_only=True, duckdb_conn_id=duckdb_conn_id, snowflake_conn_id=snowflake_conn_id) as wh:
+        yield wh.query
 
 
 def _ledger_sql(backend: str, what: str) -> str:
-    if backend == "snowflake":
-        return {
-            "keys": "SELECT FILE_KEY FROM BRONZE.LOAD_LEDGER WHERE STATUS = 'LOADED' AND FILE_KEY LIKE ?",
-            "rows": "SELECT LOWER(TABLE_NAME), SUM(ROWS_LOADED) FROM BRONZE.LOAD_LEDGER WHERE STATUS = 'LOADED' "
-            "AND LOADED_AT > TO_TIMESTAMP_TZ(?) AND LOADED_AT <= TO_TIMESTAMP_TZ(?) GROUP BY 1",
-        }[what]
+    """The ledger reads of monitoring; one ledger schema on both warehouses (only the timestamp cast differs)."""
+    cast = "TO_TIMESTAMP_TZ" if backend == "snowflake" else "to_timestamp"
     return {
         "keys": "SELECT file_key FROM bronze.load_ledger WHERE file_key LIKE ?",
-        "rows": "SELECT bronze_table, sum(rows_loaded) FROM bronze.load_ledger "
-        "WHERE loaded_at > to_timestamp(?) AND loaded_at <= to_timestamp(?) GROUP BY 1",
+        "rows": f"SELECT lower(bronze_table), sum(rows_loaded) FROM bronze.load_ledger "
+        f"WHERE loaded_at > {cast}(?) AND loaded_at <= {cast}(?) GROUP BY 1",
     }[what]
 
 
 def list_landing_objects(s3_client: Any, bucket: str, prefix: str) -> dict[str, int]:
-    """Every ``.parquet`` object under ``prefix`` with its size (paginated, no ``StartAfter``: S3Proxy)."""
-    objects: dict[str, int] = {}
-    paginator = s3_client.get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": 1000}):
-        for obj in page.get("Contents", []):
-            if obj["Key"].endswith(".parquet"):
-                objects[obj["Key"]] = int(obj.get("Size", 0))
-    return objects
+    """Every ``.parquet`` object under ``prefix`` with its size (:func:`banking_cdc.stage.listing.iter_listing`)."""
+    from banking_cdc.stage.listing import iter_listing
+
+    return {obj.key: obj.size for obj in iter_listing(s3_client, bucket, prefix) if obj.key.endswith(".parquet")}
 
 
 def collect_unloaded_landing(
@@ -289,7 +264,7 @@ def collect_unloaded_landing(
     *,
     backend: str = "duckdb",
     bucket: str,
-    landing_prefix: str = "raw",
+    landing_prefix: str = LANDING_PREFIX,
     aws_conn_id: str = "aws_default",
 ) -> list[MetricSample]:
     """
@@ -308,7 +283,7 @@ def collect_unloaded_landing(
         return [
             MetricSample(metric, topic, None, status=UNREACHABLE)
             for topic in topics
-            for metric in ("landing.unloaded_files", "landing.unloaded_bytes")
+            for metric in (UNLOADED_FILES, UNLOADED_BYTES)
         ]
 
     try:
@@ -328,8 +303,8 @@ def collect_unloaded_landing(
             _unreachable(f"warehouse {backend} (bronze load ledger)", exc)
             return unreachable()
         unloaded = {key: size for key, size in listed[topic].items() if key not in loaded}
-        samples.append(MetricSample("landing.unloaded_files", topic, float(len(unloaded))))
-        samples.append(MetricSample("landing.unloaded_bytes", topic, float(sum(unloaded.values()))))
+        samples.append(MetricSample(UNLOADED_FILES, topic, float(len(unloaded))))
+        samples.append(MetricSample(UNLOADED_BYTES, topic, float(sum(unloaded.values()))))
     return samples
 
 
@@ -354,7 +329,7 @@ def collect_bronze_throughput(
     """
     now = now or datetime.now(UTC)
     if query is None:
-        return [MetricSample("bronze.load_rows_per_s", topic, None, status=UNREACHABLE) for topic in tables.values()]
+        return [MetricSample(THROUGHPUT, topic, None, status=UNREACHABLE) for topic in tables.values()]
     samples: list[MetricSample] = []
     floor = now - max_window
     for table, topic in tables.items():
@@ -364,9 +339,9 @@ def collect_bronze_throughput(
             rows = query(_ledger_sql(backend, "rows"), [start.timestamp(), now.timestamp()])
         except Exception as exc:  # noqa: BLE001 - a service failure is recorded as UNREACHABLE
             _unreachable(f"warehouse {backend} (bronze load ledger)", exc)
-            return [MetricSample("bronze.load_rows_per_s", t, None, status=UNREACHABLE) for t in tables.values()]
+            return [MetricSample(THROUGHPUT, t, None, status=UNREACHABLE) for t in tables.values()]
         loaded = sum(int(n or 0) for name, n in rows if str(name).lower() == table)
-        samples.append(MetricSample("bronze.load_rows_per_s", topic, loaded / seconds if seconds > 0 else 0.0))
+        samples.append(MetricSample(THROUGHPUT, topic, loaded / seconds if seconds > 0 else 0.0))
     return samples
 
 
@@ -374,7 +349,7 @@ def collect_gold_freshness(
     query: Query | None,
     *,
     backend: str = "duckdb",
-    models: Sequence[str] = GOLD_MODELS,
+    models: Sequence[str] | None = None,
     now: datetime | None = None,
 ) -> list[MetricSample]:
     """
@@ -386,12 +361,15 @@ def collect_gold_freshness(
 
     :param query: Warehouse query function (``None``: the warehouse could not be opened).
     :param backend: ``duckdb`` or ``snowflake``.
-    :param models: Gold model names (tables in schema ``gold``).
+    :param models: Gold model names (tables in schema ``gold``); ``None``: every gold model of the dbt manifest.
     :param now: Reference time (default: now).
     """
+    from banking_cdc.transform.dbt_project import gold_models
+
     now = now or datetime.now(UTC)
+    models = gold_models() if models is None else models
     if query is None:
-        return [MetricSample("gold.freshness_seconds", m, None, status=UNREACHABLE) for m in models]
+        return [MetricSample(FRESHNESS, m, None, status=UNREACHABLE) for m in models]
     samples: list[MetricSample] = []
     for model in models:
         sql = (
@@ -404,16 +382,16 @@ def collect_gold_freshness(
         except Exception as exc:  # noqa: BLE001 - any warehouse error is recorded, never raised
             if "does not exist" in str(exc).lower():
                 log.error("Gold table %s does not exist in the %s warehouse", model, backend)
-                samples.append(MetricSample("gold.freshness_seconds", model, None, status=MISSING))
+                samples.append(MetricSample(FRESHNESS, model, None, status=MISSING))
                 continue
             _unreachable(f"warehouse {backend} (gold.{model})", exc)
-            samples.append(MetricSample("gold.freshness_seconds", model, None, status=UNREACHABLE))
+            samples.append(MetricSample(FRESHNESS, model, None, status=UNREACHABLE))
             continue
         if newest_ms is None:
-            samples.append(MetricSample("gold.freshness_seconds", model, None, status="EMPTY"))
+            samples.append(MetricSample(FRESHNESS, model, None, status="EMPTY"))
             continue
         age = now.timestamp() - int(newest_ms) / 1000.0
-        samples.append(MetricSample("gold.freshness_seconds", model, max(0.0, age)))
+        samples.append(MetricSample(FRESHNESS, model, max(0.0, age)))
     return samples
 
 

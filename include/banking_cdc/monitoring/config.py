@@ -17,6 +17,7 @@ import yaml
 
 from banking_cdc.exceptions import BankingCdcError
 from banking_cdc.monitoring.metrics import METRICS
+from banking_cdc.settings import DEFAULT_STAGE_GROUP, LANDING_PREFIX
 
 _TOP_KEYS = {"retention_days", "timeout_seconds", "kafka", "landing", "bronze", "thresholds"}
 
@@ -79,8 +80,8 @@ class MonitoringConfig:
 
     retention_days: float = 30
     timeout_seconds: float = 10
-    group_ids: tuple[str, ...] = ("bcdc-stage",)
-    landing_prefix: str = "raw"
+    group_ids: tuple[str, ...] = (DEFAULT_STAGE_GROUP,)
+    landing_prefix: str = LANDING_PREFIX
     max_window_seconds: float = 900
     thresholds: dict[str, Threshold] = field(default_factory=dict)
 
@@ -117,14 +118,14 @@ class MonitoringConfig:
         bronze = _mapping("bronze", data.get("bronze", {}), {"max_window_seconds"})
         raw_thresholds = _mapping("thresholds", data.get("thresholds", {}), set(METRICS))
         thresholds = {name: cls._threshold(f"thresholds.{name}", value) for name, value in raw_thresholds.items()}
-        group_ids = kafka.get("group_ids", ["bcdc-stage"])
+        group_ids = kafka.get("group_ids", [DEFAULT_STAGE_GROUP])
         if not isinstance(group_ids, list):
             raise MonitoringConfigError(f"kafka.group_ids must be a list, got {group_ids!r}")
         return cls(
             retention_days=_number("retention_days", data.get("retention_days", 30), positive=True) or 30,
             timeout_seconds=_number("timeout_seconds", data.get("timeout_seconds", 10), positive=True) or 10,
             group_ids=tuple(group_ids),
-            landing_prefix=landing.get("prefix", "raw"),
+            landing_prefix=landing.get("prefix", LANDING_PREFIX),
             max_window_seconds=_number(
                 "bronze.max_window_seconds", bronze.get("max_window_seconds", 900), positive=True
             )

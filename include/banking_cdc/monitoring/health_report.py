@@ -27,15 +27,16 @@ from typing import Literal
 
 from banking_cdc.exceptions import BankingCdcError
 from banking_cdc.monitoring.store import METRICS_CONN_ID, TABLE, MetricRow, MetricsStore
-
-FRESHNESS = "gold.freshness_seconds"
-CONSUMER_LAG = "kafka.consumer_lag"
-THROUGHPUT = "bronze.load_rows_per_s"
-DBT_TEST = "dbt.test_task"
-SLOT_WAL = "postgres.slot_retained_wal_bytes"
-CONNECTOR_STATE = "connect.connector_state"
-TASK_STATE = "connect.task_state"
-UNLOADED_FILES = "landing.unloaded_files"
+from banking_cdc.settings import (
+    CONNECTOR_STATE,
+    CONSUMER_LAG,
+    DBT_TEST,
+    FRESHNESS,
+    SLOT_WAL,
+    TASK_STATE,
+    THROUGHPUT,
+    UNLOADED_FILES,
+)
 
 #: metrics drawn as charts
 CHART_METRICS: tuple[str, ...] = (FRESHNESS, CONSUMER_LAG, THROUGHPUT, DBT_TEST)

@@ -12,6 +12,17 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from banking_cdc.monitoring.store import MetricSample
+from banking_cdc.settings import (
+    CONNECTOR_STATE,
+    CONSUMER_LAG,
+    FRESHNESS,
+    SLOT_ACTIVE,
+    SLOT_WAL,
+    TASK_STATE,
+    THROUGHPUT,
+    UNLOADED_BYTES,
+    UNLOADED_FILES,
+)
 
 #: a service did not answer (the collector records this instead of raising)
 UNREACHABLE = "UNREACHABLE"
@@ -46,34 +57,40 @@ METRICS: dict[str, MetricSpec] = {
     spec.name: spec
     for spec in (
         MetricSpec(
-            "kafka.consumer_lag", "<group>/<topic>/<partition>", "messages", "above",
+            CONSUMER_LAG, "<group>/<topic>/<partition>", "messages", "above",
             "high watermark - committed offset (no commit yet: - low watermark)",
         ),
         MetricSpec(
-            "postgres.slot_retained_wal_bytes", "<slot>", "bytes", "above",
+            SLOT_WAL, "<slot>", "bytes", "above",
             "pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn); status = wal_status",
         ),
-        MetricSpec("postgres.slot_active", "<slot>", "1/0", "below", "1 when a client streams from the slot"),
+        MetricSpec(SLOT_ACTIVE, "<slot>", "1/0", "below", "1 when a client streams from the slot"),
         MetricSpec(
-            "connect.connector_state", "<connector>", "1/0", "below",
+            CONNECTOR_STATE, "<connector>", "1/0", "below",
             "1 if RUNNING else 0; status = the state (PAUSED, STOPPED, FAILED, MISSING, UNREACHABLE, ...)",
         ),
-        MetricSpec("connect.task_state", "<connector>/<task id>", "1/0", "below", "as connect.connector_state"),
-        MetricSpec("landing.unloaded_files", "<topic>", "files", "above", "landing files not in the bronze ledger"),
-        MetricSpec("landing.unloaded_bytes", "<topic>", "bytes", "above", "size of those files"),
+        MetricSpec(TASK_STATE, "<connector>/<task id>", "1/0", "below", "as connect.connector_state"),
+        MetricSpec(UNLOADED_FILES, "<topic>", "files", "above", "landing files not in the bronze ledger"),
+        MetricSpec(UNLOADED_BYTES, "<topic>", "bytes", "above", "size of those files"),
         MetricSpec(
-            "gold.freshness_seconds", "<gold model>", "seconds", "above",
+            FRESHNESS, "<gold model>", "seconds", "above",
             "now - max(_built_at): time since the model last took in a change",
         ),
         MetricSpec(
-            "bronze.load_rows_per_s", "<topic>", "rows/s", "below",
+            THROUGHPUT, "<topic>", "rows/s", "below",
             "rows loaded into bronze (ledger) since the previous observation / seconds since",
         ),
     )
 }  # fmt: skip
 
-#: the gold models whose freshness is recorded (banking_dbt/models/marts)
-GOLD_MODELS = ("dim_customers", "dim_accounts", "fct_transactions", "fct_daily_account_balances", "fct_daily_activity")
+
+def __getattr__(name: str) -> object:
+    """``GOLD_MODELS``: the gold models whose freshness is recorded, read from the dbt manifest when first used."""
+    if name == "GOLD_MODELS":
+        from banking_cdc.transform.dbt_project import gold_models
+
+        return gold_models()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def state_value(state: str) -> float:
@@ -90,7 +107,7 @@ def evaluate(sample: MetricSample, threshold: float | None) -> MetricSample:
     """
     spec = METRICS.get(sample.metric)
     breached = sample.status in (UNREACHABLE, MISSING)
-    if sample.metric == "postgres.slot_retained_wal_bytes" and sample.status in BAD_WAL_STATUS:
+    if sample.metric == SLOT_WAL and sample.status in BAD_WAL_STATUS:
         breached = True
     if spec is not None and threshold is not None and sample.value is not None:
         crossed = sample.value > threshold if spec.breach == "above" else sample.value < threshold

@@ -17,8 +17,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from banking_cdc.exceptions import BankingCdcError
 from banking_cdc.capture.config import CaptureConfig
+from banking_cdc.exceptions import BankingCdcError
 
 #: Debezium's signal type and snapshot type of a resync
 SIGNAL_TYPE = "execute-snapshot"

@@ -11,8 +11,8 @@ from typing import Any
 
 from airflow.sdk import BaseOperator, Context
 
-from banking_cdc.exceptions import TopicMismatchError
 from banking_cdc.capture.config import CaptureConfig, redacted
+from banking_cdc.exceptions import TopicMismatchError
 
 
 class _CaptureConfigMixin:

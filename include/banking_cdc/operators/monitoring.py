@@ -17,13 +17,14 @@ from typing import Any
 
 from airflow.sdk import BaseOperator, Context
 
+from banking_cdc.capture.config import CaptureConfig
 from banking_cdc.exceptions import BankingCdcError
 from banking_cdc.monitoring import collectors
 from banking_cdc.monitoring.config import MonitoringConfig
 from banking_cdc.monitoring.metrics import breaches, verdict
 from banking_cdc.monitoring.observe import observe
-from banking_cdc.capture.config import CaptureConfig
 from banking_cdc.monitoring.store import METRICS_CONN_ID, MetricSample, MetricsStore
+from banking_cdc.settings import DEFAULT_LANDING_BUCKET, THROUGHPUT
 
 FAMILIES = ("kafka", "postgres", "connect", "warehouse")
 
@@ -82,7 +83,7 @@ class CollectPipelineMetricsOperator(BaseOperator):
         aws_conn_id: str = "aws_default",
         duckdb_conn_id: str = "duckdb_default",
         snowflake_conn_id: str = "snowflake_default",
-        bucket_name: str = "banking-landing",
+        bucket_name: str = DEFAULT_LANDING_BUCKET,
         group_ids: Sequence[str] = (),
         warehouse_backend: str | None = None,
         **kwargs: Any,
@@ -129,7 +130,7 @@ class CollectPipelineMetricsOperator(BaseOperator):
 
         backend = warehouse_backend(self.warehouse_backend)
         window_start = now - timedelta(seconds=config.max_window_seconds)
-        previous = self._previous_observations("bronze.load_rows_per_s", window_start)
+        previous = self._previous_observations(THROUGHPUT, window_start)
         tables = {table: capture.topic(table) for table in capture.source.tables}
         with ExitStack() as stack:
             query: collectors.Query | None

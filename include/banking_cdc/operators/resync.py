@@ -17,7 +17,7 @@ import json
 import time
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, BaseSensorOperator, Context, PokeReturnValue
 
@@ -32,34 +32,28 @@ from banking_cdc.operate.resync import (
     snapshot_signal,
     uncovered_offsets,
 )
+from banking_cdc.settings import DUCKDB_CONN_ID, RESYNC_GROUP, SNOWFLAKE_CONN_ID
 
-#: the consumer group named in watermark reads; it never commits (no offsets are ever stored for it)
-WATERMARK_GROUP = "bcdc-resync"
+if TYPE_CHECKING:
+    from banking_cdc.warehouse.base import Warehouse
 
 
 def _consumer(kafka_config_id: str, topics: Sequence[str]) -> Any:
-    from airflow.providers.apache.kafka.hooks.consume import KafkaConsumerHook
+    """An unsubscribed consumer of :data:`~banking_cdc.settings.RESYNC_GROUP`, which never commits."""
+    from banking_cdc.hooks.kafka_group import KafkaGroupConsumerHook
 
-    from banking_cdc.triggers.kafka import group_consumer_config
-
-    hook = KafkaConsumerHook(topics=list(topics), kafka_config_id=kafka_config_id)
-    config = group_consumer_config(
-        hook, WATERMARK_GROUP, **{"auto.offset.reset": "earliest", "enable.partition.eof": True}
-    )
-    return hook._get_client(config)
+    hook = KafkaGroupConsumerHook(topics=topics, group_id=RESYNC_GROUP, kafka_config_id=kafka_config_id)
+    return hook.get_group_consumer(**{"auto.offset.reset": "earliest", "enable.partition.eof": True})
 
 
 def topic_watermarks(
     kafka_config_id: str, topics: Sequence[str], timeout: float = 10.0
 ) -> dict[str, dict[str, list[int]]]:
     """``{topic: {partition (str, JSON-safe): [low, high]}}`` of every partition of ``topics``."""
-    from banking_cdc.triggers.kafka import backlog_offsets
+    from banking_cdc.hooks.kafka_group import KafkaGroupConsumerHook
 
-    consumer = _consumer(kafka_config_id, topics)
-    try:
-        offsets = backlog_offsets(consumer, topics, timeout=timeout)
-    finally:
-        consumer.close()
+    hook = KafkaGroupConsumerHook(topics=topics, group_id=RESYNC_GROUP, kafka_config_id=kafka_config_id)
+    offsets = hook.get_backlog_offsets(timeout=timeout)
     # the group never commits, so each start is the partition's low watermark
     return {topic: {str(p): [low, high] for p, (low, high) in parts.items()} for topic, parts in offsets.items()}
 
@@ -261,6 +255,7 @@ class BronzeSnapshotLoadedSensor(BaseSensorOperator):
 
     :param snapshot: The return value of :class:`DebeziumSnapshotCompleteSensor` (an XCom).
     :param duckdb_conn_id: Airflow connection of the DuckDB warehouse.
+    :param snowflake_conn_id: Airflow connection to Snowflake (when the switch names it).
     :param capture_config_path: Capture configuration file; ``None`` uses the packaged one.
     """
 
@@ -271,7 +266,8 @@ class BronzeSnapshotLoadedSensor(BaseSensorOperator):
         self,
         *,
         snapshot: Any,
-        duckdb_conn_id: str = "duckdb_default",
+        duckdb_conn_id: str = DUCKDB_CONN_ID,
+        snowflake_conn_id: str = SNOWFLAKE_CONN_ID,
         capture_config_path: str | None = None,
         **kwargs: Any,
     ) -> None:
@@ -281,6 +277,7 @@ class BronzeSnapshotLoadedSensor(BaseSensorOperator):
         super().__init__(**kwargs)
         self.snapshot = snapshot
         self.duckdb_conn_id = duckdb_conn_id
+        self.snowflake_conn_id = snowflake_conn_id
         self.capture_config_path = capture_config_path
 
     def execute(self, context: Context) -> Any:
@@ -298,20 +295,17 @@ class BronzeSnapshotLoadedSensor(BaseSensorOperator):
     def poke(self, context: Context) -> PokeReturnValue | bool:
         import duckdb
 
-        from banking_cdc.hooks.duckdb import DuckDBHook
-        from banking_cdc.warehouse.switch import warehouse_backend
+        from banking_cdc.warehouse.base import MissingRelationError
+        from banking_cdc.warehouse.switch import open_warehouse
 
-        backend = warehouse_backend()
-        if backend != "duckdb":
-            raise ResyncError(
-                f"the resync's bronze check supports the DuckDB warehouse only (warehouse_backend={backend!r})"
-            )
         capture = CaptureConfig.load(self.capture_config_path)
         try:
-            with DuckDBHook(duckdb_conn_id=self.duckdb_conn_id).get_conn(read_only=True) as conn:
-                missing, rows = self._check(conn, capture)
-        except (duckdb.IOException, duckdb.CatalogException) as exc:
-            # another process holds the write lock, or bronze is not set up yet: look again later
+            with open_warehouse(
+                read_only=True, duckdb_conn_id=self.duckdb_conn_id, snowflake_conn_id=self.snowflake_conn_id
+            ) as warehouse:
+                missing, rows = self._check(warehouse, capture)
+        except (duckdb.IOException, duckdb.CatalogException, MissingRelationError) as exc:
+            # another process holds DuckDB's write lock, or bronze is not set up yet: look again later
             self.log.info("Warehouse not readable now (%s): will look again", type(exc).__name__)
             return False
         if missing:
@@ -323,25 +317,19 @@ class BronzeSnapshotLoadedSensor(BaseSensorOperator):
         )  # fmt: skip
         return PokeReturnValue(is_done=True, xcom_value={**self.snapshot, "snapshot_rows": rows})
 
-    def _check(self, conn: Any, capture: CaptureConfig) -> tuple[dict[str, Any], dict[str, int]]:
-        from banking_cdc.warehouse.bronze import BRONZE_SCHEMA, LEDGER_TABLE, LandingFile
-
+    def _check(self, warehouse: Warehouse, capture: CaptureConfig) -> tuple[dict[str, Any], dict[str, int]]:
         missing: dict[str, Any] = {}
         rows: dict[str, int] = {}
         for table in self.snapshot["tables"]:
             topic = capture.topic(table)
             marks = {int(p): int(o) for p, o in self.snapshot["topics"][topic].items()}
             ends = {int(p): int(o) for p, o in self.snapshot["ends"][topic].items()}
-            ledger = conn.execute(
-                f"SELECT file_key, first_offset, last_offset FROM {BRONZE_SCHEMA}.{LEDGER_TABLE} "
-                "WHERE bronze_table = ? AND last_offset >= ?",
-                [table, min(marks.values(), default=0)],
-            ).fetchall()
-            ranges = []
-            for key, first, last in ledger:
-                landing = LandingFile.parse(key)
-                if landing.topic == topic:
-                    ranges.append((landing.partition, first, last))
+            ledger = warehouse.ledger(bronze_table=table, last_offset_from=min(marks.values(), default=0))
+            ranges = [
+                (row.landing.partition, row.first_offset, row.last_offset)
+                for row in ledger
+                if row.landing.topic == topic
+            ]
             gaps = uncovered_offsets(ranges, marks, ends)
             if gaps:
                 missing[topic] = gaps
@@ -354,10 +342,10 @@ class BronzeSnapshotLoadedSensor(BaseSensorOperator):
             parameters: list[Any] = [topic]
             for window in windows:
                 parameters.extend(window)
-            (count,) = conn.execute(
-                f"SELECT count(*) FROM {BRONZE_SCHEMA}.{table} WHERE kafka_topic = ? AND op = 'r' "
+            ((count,),) = warehouse.query(
+                f"SELECT count(*) FROM {warehouse.bronze_relation(table)} WHERE kafka_topic = ? AND op = 'r' "
                 f"AND source_snapshot = 'incremental' AND ({condition})",
                 parameters,
-            ).fetchone()
+            )
             rows[table] = int(count)
         return missing, rows

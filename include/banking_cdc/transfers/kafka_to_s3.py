@@ -19,10 +19,12 @@ from typing import Any, TypeVar
 
 from airflow.sdk import BaseOperator, Context
 
-from banking_cdc.exceptions import BankingCdcError
-from banking_cdc.triggers.kafka import KafkaBacklogTrigger, backlog_offsets, group_consumer_config, pending_messages
 from banking_cdc.assets import set_outlet_extra
+from banking_cdc.exceptions import BankingCdcError
+from banking_cdc.hooks.kafka_group import KafkaGroupConsumerHook, backlog_offsets, pending_messages
+from banking_cdc.settings import KAFKA_CONN_ID, LANDING_PREFIX
 from banking_cdc.stage.landing import BatchBuilder, last_offset_of_key, object_key, range_prefix
+from banking_cdc.triggers.kafka import KafkaBacklogTrigger
 
 T = TypeVar("T")
 
@@ -68,9 +70,9 @@ class KafkaToS3Operator(BaseOperator):
         topics: Sequence[str],
         group_id: str,
         bucket_name: str,
-        kafka_config_id: str = "kafka_default",
+        kafka_config_id: str = KAFKA_CONN_ID,
         aws_conn_id: str | None = "aws_default",
-        landing_prefix: str = "raw",
+        landing_prefix: str = LANDING_PREFIX,
         quarantine_prefix: str = "quarantine",
         max_messages_per_file: int = 100_000,
         max_bytes_per_file: int = 64 * 1024 * 1024,
@@ -114,22 +116,18 @@ class KafkaToS3Operator(BaseOperator):
     # ------------------------------------------------------------------ Kafka client
 
     def _consumer(self) -> Any:
-        from airflow.providers.apache.kafka.hooks.consume import KafkaConsumerHook
-
-        hook = KafkaConsumerHook(topics=self.topics, kafka_config_id=self.kafka_config_id)
-        # partitions are assigned explicitly and offsets committed by hand, never automatically
-        config = group_consumer_config(
-            hook,
-            self.group_id,
+        hook = KafkaGroupConsumerHook(topics=self.topics, group_id=self.group_id, kafka_config_id=self.kafka_config_id)
+        # partitions are assigned explicitly and offsets committed by hand, never automatically (the hook
+        # enforces enable.auto.commit=false)
+        return hook.get_group_consumer(
             **{
                 "enable.auto.offset.store": False,
                 "enable.partition.eof": True,
                 "auto.offset.reset": "earliest",
                 # do not let the broker hold a fetch open for long once a partition is caught up
                 "fetch.wait.max.ms": 100,
-            },
+            }
         )
-        return hook._get_client(config)
 
     #: Kafka errors worth retrying in place (a broker restarting, a group coordinator moving or loading)
     retry_window_seconds: float = 60.0

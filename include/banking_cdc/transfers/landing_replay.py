@@ -26,9 +26,10 @@ from typing import Any
 
 from airflow.sdk import Context
 
+from banking_cdc.capture.config import CaptureConfig
+from banking_cdc.settings import DEFAULT_LANDING_BUCKET, LANDING_PREFIX
 from banking_cdc.transfers.s3_to_duckdb import S3ToDuckDBBronzeOperator
 from banking_cdc.warehouse.bronze import BronzeError
-from banking_cdc.capture.config import CaptureConfig
 
 
 def parse_instant(name: str, value: Any) -> datetime:
@@ -170,8 +171,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--start", required=True, help="ISO 8601, inclusive (naive = UTC)")
     parser.add_argument("--end", required=True, help="ISO 8601, exclusive (naive = UTC)")
     parser.add_argument("--tables", default="", help="comma-separated source tables (default: all captured)")
-    parser.add_argument("--bucket", default="banking-landing")
-    parser.add_argument("--landing-prefix", default="raw")
+    parser.add_argument("--bucket", default=DEFAULT_LANDING_BUCKET)
+    parser.add_argument("--landing-prefix", default=LANDING_PREFIX)
     parser.add_argument("--aws-conn-id", default="aws_default")
     parser.add_argument("--duckdb-conn-id", default="duckdb_default")
     args = parser.parse_args(argv)

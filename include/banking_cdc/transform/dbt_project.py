@@ -9,18 +9,26 @@ and transforms together.
 
 from __future__ import annotations
 
-import os
+import json
 from pathlib import Path
 from typing import Any
 
-from banking_cdc.warehouse.switch import DEFAULT_WAREHOUSE_BACKEND, WarehouseConfigError, warehouse_backend
+from banking_cdc.settings import (
+    DBT_PROJECT_NAME,
+    DUCKDB_CONN_ID,
+    DUCKDB_POOL,
+    SNOWFLAKE_CONN_ID,
+    WAREHOUSE_ENV,
+    dbt_project_dir,
+)
+from banking_cdc.warehouse.switch import dbt_target
+
+__all__ = ["AIRFLOW_DBT_VARS", "DUCKDB_POOL", "WAREHOUSE_ENV", "cosmos_configs", "dbt_target", "gold_models"]
 
 #: the committed, reduced manifest Cosmos renders from (regenerate: make dbt-manifest)
 MANIFEST_NAME = "manifest.json"
-#: environment variable form of the ``warehouse_backend`` Airflow Variable
-WAREHOUSE_ENV = "AIRFLOW_VAR_WAREHOUSE_BACKEND"
-#: one-slot pool shared by every task that writes the DuckDB warehouse
-DUCKDB_POOL = "duckdb_writer"
+#: the schema of the gold models (dbt_project.yml, models/marts)
+GOLD_SCHEMA = "gold"
 #: dbt vars of Airflow runs: the balance test ignores accounts changed in the last minutes, and the
 #: referential tests rows loaded in the last minutes (in flight: topics load independently)
 AIRFLOW_DBT_VARS: dict[str, Any] = {"balance_check_grace_minutes": 5, "referential_grace_minutes": 5}
@@ -31,16 +39,24 @@ AIRFLOW_DBT_VARS: dict[str, Any] = {"balance_check_grace_minutes": 5, "referenti
 BRONZE_CUT_VAR: dict[str, Any] = {"bronze_cut": "{{ dag_run.start_date.isoformat() if dag_run.start_date else '' }}"}
 
 
-def dbt_target() -> str:
-    """The dbt target (``duckdb`` or ``snowflake``) named by ``AIRFLOW_VAR_WAREHOUSE_BACKEND``; DuckDB if unset."""
-    value = os.environ.get(WAREHOUSE_ENV, DEFAULT_WAREHOUSE_BACKEND)
-    try:
-        return warehouse_backend(explicit=value)
-    except WarehouseConfigError as exc:
-        raise WarehouseConfigError(f"environment variable {WAREHOUSE_ENV}: {exc}") from exc
+def gold_models(project_dir: str | Path | None = None) -> tuple[str, ...]:
+    """
+    The gold models (schema ``gold``), sorted, from the committed manifest: the one list monitoring and the
+    demo read, so a new mart is watched without another edit.
+
+    :param project_dir: Folder of the dbt project; ``None`` uses :func:`banking_cdc.settings.dbt_project_dir`.
+    """
+    manifest = json.loads((Path(project_dir or dbt_project_dir()) / MANIFEST_NAME).read_text(encoding="utf-8"))
+    return tuple(
+        sorted(
+            node["name"]
+            for node in manifest["nodes"].values()
+            if node.get("resource_type") == "model" and node.get("config", {}).get("schema") == GOLD_SCHEMA
+        )
+    )
 
 
-def cosmos_configs(project_dir: str | Path, target: str | None = None) -> dict[str, Any]:
+def cosmos_configs(project_dir: str | Path | None = None, target: str | None = None) -> dict[str, Any]:
     """
     Keyword arguments for ``cosmos.DbtDag`` / ``DbtTaskGroup`` rendering banking_dbt task by task.
 
@@ -54,22 +70,23 @@ def cosmos_configs(project_dir: str | Path, target: str | None = None) -> dict[s
       ``snowflake_default``; no credentials in the project;
     - per-node retries come from ``meta.cosmos.operator_kwargs`` in dbt_project.yml.
 
-    :param project_dir: Folder of the dbt project (holds dbt_project.yml and manifest.json).
+    :param project_dir: Folder of the dbt project (holds dbt_project.yml and manifest.json); ``None`` finds it
+        (:func:`banking_cdc.settings.dbt_project_dir`, never from a DAG file's own path).
     :param target: ``duckdb`` or ``snowflake``; ``None`` follows :func:`dbt_target`.
     """
     from cosmos import ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
     from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
 
-    project_dir = Path(project_dir)
+    project_dir = Path(project_dir) if project_dir else dbt_project_dir()
     target = target or dbt_target()
     if target == "snowflake":
         from cosmos.profiles import SnowflakeUserPasswordProfileMapping
 
-        mapping: Any = SnowflakeUserPasswordProfileMapping(conn_id="snowflake_default")
+        mapping: Any = SnowflakeUserPasswordProfileMapping(conn_id=SNOWFLAKE_CONN_ID)
     else:
         from cosmos.profiles import DuckDBUserPasswordProfileMapping
 
-        mapping = DuckDBUserPasswordProfileMapping(conn_id="duckdb_default")
+        mapping = DuckDBUserPasswordProfileMapping(conn_id=DUCKDB_CONN_ID)
     operator_args: dict[str, Any] = {"install_deps": False, "vars": {**AIRFLOW_DBT_VARS, **BRONZE_CUT_VAR}}
     if target == "duckdb":
         operator_args["pool"] = DUCKDB_POOL
@@ -77,9 +94,9 @@ def cosmos_configs(project_dir: str | Path, target: str | None = None) -> dict[s
         "project_config": ProjectConfig(
             dbt_project_path=project_dir,
             manifest_path=project_dir / MANIFEST_NAME,
-            project_name="banking_dbt",
+            project_name=DBT_PROJECT_NAME,
         ),
-        "profile_config": ProfileConfig(profile_name="banking_dbt", target_name=target, profile_mapping=mapping),
+        "profile_config": ProfileConfig(profile_name=DBT_PROJECT_NAME, target_name=target, profile_mapping=mapping),
         "render_config": RenderConfig(
             load_method=LoadMode.DBT_MANIFEST,
             test_behavior=TestBehavior.AFTER_EACH,

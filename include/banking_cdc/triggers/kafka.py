@@ -3,6 +3,7 @@
 The stage operator defers on :class:`KafkaBacklogTrigger` until enough change events wait for its consumer
 group, then resumes in a worker with the per-partition offset snapshot of the event. The triggerer only reads
 metadata (topic partitions, committed offsets, watermarks): no payload, so no customer data, ever reaches it.
+The reads themselves live in :mod:`banking_cdc.hooks.kafka_group`.
 """
 
 from __future__ import annotations
@@ -12,123 +13,18 @@ import math
 import re
 import threading
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
-from airflow.providers.apache.kafka.hooks.consume import KafkaConsumerHook
 from airflow.triggers.base import BaseTrigger, TriggerEvent
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import Consumer
 
 from banking_cdc.exceptions import BankingCdcError
+from banking_cdc.hooks.kafka_group import KafkaGroupConsumerHook, PartitionOffsets, backlog_offsets, pending_messages
+from banking_cdc.settings import KAFKA_CONN_ID
 
 #: Kafka's own rule for topic names (``org.apache.kafka.common.internals.Topic``).
 _TOPIC_NAME = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
-
-#: Offsets of one topic: partition -> (first pending offset, high watermark).
-PartitionOffsets = dict[int, tuple[int, int]]
-
-
-class KafkaBacklogError(BankingCdcError):
-    """The backlog of a consumer group could not be read (metadata, committed offsets or watermarks)."""
-
-
-class KafkaTopicNotFoundError(KafkaBacklogError):
-    """A watched topic does not exist on the cluster."""
-
-
-class OffsetsConsumer(Protocol):
-    """The part of a confluent-kafka ``Consumer`` that :func:`backlog_offsets` uses (no fetch, no subscribe)."""
-
-    def list_topics(self, topic: str | None = ..., timeout: float = ...) -> Any:
-        """Return the cluster metadata."""
-
-    def committed(self, partitions: list[TopicPartition], timeout: float = ...) -> list[TopicPartition]:
-        """Return the committed offsets of the consumer's group for ``partitions``."""
-
-    def get_watermark_offsets(
-        self, partition: TopicPartition, timeout: float = ..., cached: bool = ...
-    ) -> tuple[int, int] | None:
-        """Return the (low, high) watermarks of ``partition``."""
-
-
-def backlog_offsets(consumer: OffsetsConsumer, topics: Sequence[str], timeout: float) -> dict[str, PartitionOffsets]:
-    """
-    Read, for every partition of ``topics``, the first offset still to consume and the high watermark.
-
-    The first pending offset is the group's committed offset; a partition without one (``OFFSET_INVALID``,
-    any negative value) starts at its low watermark, and so does a committed offset that retention has already
-    deleted (below the low watermark). The backlog of a partition is ``high - start`` offsets: an upper bound of
-    the messages, since transaction markers and compacted-away records also take offsets.
-
-    Only metadata requests are made: the topic list, one ``OffsetFetch`` for the group and one ``ListOffsets``
-    per partition. The consumer must not be subscribed; nothing is fetched or committed.
-
-    :param consumer: A consumer whose ``group.id`` is the watched group (a confluent-kafka ``Consumer``).
-    :param topics: Topics to read; each must exist.
-    :param timeout: Seconds to wait for each broker answer.
-    :return: ``{topic: {partition: (start, high)}}`` with every partition of every topic.
-    :raises KafkaTopicNotFoundError: A topic does not exist.
-    :raises KafkaBacklogError: The broker reported an error for a topic or partition, or did not answer.
-    """
-    wanted = list(dict.fromkeys(topics))
-    # The full topic list, not a per-topic request: asking for one unknown topic may auto-create it on brokers
-    # with auto.create.topics.enable=true.
-    metadata = consumer.list_topics(timeout=timeout)
-    partitions: list[TopicPartition] = []
-    for topic in wanted:
-        topic_metadata = metadata.topics.get(topic)
-        if topic_metadata is None or (
-            topic_metadata.error is not None and topic_metadata.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART
-        ):
-            raise KafkaTopicNotFoundError(f"topic {topic!r} does not exist")
-        if topic_metadata.error is not None:
-            raise KafkaBacklogError(f"metadata of topic {topic!r} has an error: {topic_metadata.error}")
-        if not topic_metadata.partitions:
-            raise KafkaBacklogError(f"topic {topic!r} has no partitions in the cluster metadata")
-        partitions.extend(TopicPartition(topic, partition) for partition in sorted(topic_metadata.partitions))
-
-    result: dict[str, PartitionOffsets] = {topic: {} for topic in wanted}
-    for committed in consumer.committed(partitions, timeout=timeout):
-        where = f"{committed.topic}[{committed.partition}]"
-        if committed.error is not None:
-            raise KafkaBacklogError(f"committed offset of {where} has an error: {committed.error}")
-        watermarks = consumer.get_watermark_offsets(
-            TopicPartition(committed.topic, committed.partition), timeout=timeout, cached=False
-        )
-        if watermarks is None:
-            raise KafkaBacklogError(f"no watermark offsets for {where} within {timeout} s")
-        low, high = watermarks
-        start = committed.offset if committed.offset >= 0 else low
-        result[committed.topic][committed.partition] = (max(start, low), high)
-    return result
-
-
-def group_consumer_config(hook: KafkaConsumerHook, group_id: str, **overrides: Any) -> dict[str, Any]:
-    """
-    The client config of an unsubscribed consumer for ``group_id``, from the Kafka provider hook.
-
-    Uses the hook's own resolved config (callbacks, managed OAuth); callers build the client with the hook's
-    factory, never with ``get_consumer()``: that subscribes, i.e. joins the group and takes partitions from its
-    members. Offsets are never committed automatically and topics never auto-created; ``overrides`` add or
-    replace settings.
-
-    :param hook: A ``KafkaConsumerHook`` of the Kafka connection.
-    :param group_id: Consumer group whose offsets are read or committed.
-    """
-    config = dict(hook._build_config())
-    config.update({"group.id": group_id, "enable.auto.commit": False, "allow.auto.create.topics": False})
-    config.update(overrides)
-    return config
-
-
-def pending_messages(offsets: Mapping[str, Mapping[int, tuple[int, int]]]) -> int:
-    """
-    Sum the backlog of an offset snapshot from :func:`backlog_offsets`.
-
-    :param offsets: ``{topic: {partition: (start, high)}}``.
-    :return: The number of offsets between each start and its high watermark (never negative per partition).
-    """
-    return sum(max(0, high - start) for partitions in offsets.values() for start, high in partitions.values())
 
 
 def _require_positive_number(name: str, value: object) -> float:
@@ -157,9 +53,9 @@ class KafkaBacklogTrigger(BaseTrigger):
     Any failure (missing topic, broker down, unknown connection) fires
     ``{"status": "error", "message": "..."}`` naming the topics, the group and the brokers.
 
-    The trigger's consumer is built from the Kafka connection with ``group.id`` replaced by ``group_id`` and
-    auto-commit off. It never subscribes (so it never joins the group or causes a rebalance), never fetches
-    and never commits; it only reads metadata.
+    The trigger's consumer is built by :class:`~banking_cdc.hooks.kafka_group.KafkaGroupConsumerHook` from the
+    Kafka connection with ``group.id`` replaced by ``group_id`` and auto-commit off. It never subscribes (so it
+    never joins the group or causes a rebalance), never fetches and never commits; it only reads metadata.
 
     :param topics: Topics whose backlog is watched (exact names, no pattern).
     :param group_id: Consumer group whose committed offsets mark what has been processed.
@@ -182,7 +78,7 @@ class KafkaBacklogTrigger(BaseTrigger):
         *,
         topics: Sequence[str],
         group_id: str,
-        kafka_config_id: str = "kafka_default",
+        kafka_config_id: str = KAFKA_CONN_ID,
         min_messages: int = 10_000,
         max_age_seconds: float = 30.0,
         poll_interval: float = 2.0,
@@ -327,10 +223,9 @@ class KafkaBacklogTrigger(BaseTrigger):
             return backlog_offsets(self._consumer, self.topics, self.broker_timeout)
 
     def _create_consumer(self) -> Consumer:
-        hook = KafkaConsumerHook(topics=self.topics, kafka_config_id=self.kafka_config_id)
-        config = group_consumer_config(hook, self.group_id)
-        self._bootstrap_servers = str(config.get("bootstrap.servers"))
-        return hook._get_client(config)
+        hook = KafkaGroupConsumerHook(topics=self.topics, group_id=self.group_id, kafka_config_id=self.kafka_config_id)
+        self._bootstrap_servers = hook.bootstrap_servers
+        return hook.get_group_consumer()
 
     def _close_consumer(self) -> None:
         with self._consumer_lock:

@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from banking_cdc.exceptions import BankingCdcError
 from banking_cdc.capture.config import CaptureConfig
+from banking_cdc.exceptions import BankingCdcError
 
 BRONZE_SCHEMA = "bronze"
 LEDGER_TABLE = "load_ledger"
@@ -107,10 +107,10 @@ def captured_landing_keys(s3_hook: Any, bucket: str, landing_prefix: str, captur
     :param landing_prefix: Key prefix of landing files.
     :param capture: The capture configuration (which topics are captured).
     """
-    from banking_cdc.stage.listing import iter_keys
+    from banking_cdc.stage.listing import iter_keys, topic_prefix
 
     keys: list[str] = []
     for table in capture.source.tables:
-        prefix = f"{landing_prefix.strip('/')}/{capture.topic(table)}/"
+        prefix = topic_prefix(capture.topic(table), landing_prefix)
         keys.extend(key for key in iter_keys(s3_hook, bucket, prefix) if key.endswith(".parquet"))
     return keys

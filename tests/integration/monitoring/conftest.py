@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from banking_cdc.hooks.kafka_connect import KafkaConnectHook
 from banking_cdc.capture.config import CaptureConfig
+from banking_cdc.hooks.kafka_connect import KafkaConnectHook
 from banking_cdc.monitoring.store import MetricRow, MetricsStore
 
 CAPTURE = CaptureConfig.load()

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from banking_cdc.operators.monitoring import CollectPipelineMetricsOperator
 from banking_cdc.monitoring.store import MetricsStore
+from banking_cdc.operators.monitoring import CollectPipelineMetricsOperator
 from tests.integration.monitoring.conftest import new_run_id, recorded, set_connector
 
 pytestmark = pytest.mark.integration

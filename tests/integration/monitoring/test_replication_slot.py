@@ -8,8 +8,8 @@ from airflow.providers.postgres.hooks.postgres import PostgresHook
 from banking_cdc.monitoring.collectors import collect_replication_slots
 from banking_cdc.monitoring.config import MonitoringConfig, Threshold
 from banking_cdc.monitoring.observe import observe
-from banking_cdc.operators.monitoring import CollectPipelineMetricsOperator
 from banking_cdc.monitoring.store import MetricRow, MetricsStore
+from banking_cdc.operators.monitoring import CollectPipelineMetricsOperator
 from tests.integration.monitoring.conftest import SLOT, new_run_id, recorded, set_connector, wait_until
 from tests.source_changes import change_every_table
 

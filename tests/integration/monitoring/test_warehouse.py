@@ -12,12 +12,12 @@ import duckdb
 import pytest
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-from banking_cdc.monitoring.metrics import GOLD_MODELS
-from banking_cdc.operators.monitoring import CollectPipelineMetricsOperator
-from banking_cdc.transfers.s3_to_duckdb import ensure_duckdb_bronze
 from banking_cdc.capture.config import CaptureConfig
-from banking_cdc.stage.landing import object_key
+from banking_cdc.monitoring.metrics import GOLD_MODELS
 from banking_cdc.monitoring.store import MetricsStore
+from banking_cdc.operators.monitoring import CollectPipelineMetricsOperator
+from banking_cdc.stage.landing import object_key
+from banking_cdc.warehouse.duckdb import ensure_duckdb_bronze
 from tests.integration.monitoring.conftest import new_run_id, recorded
 
 pytestmark = pytest.mark.integration
@@ -57,7 +57,9 @@ def operator(tmp_path: Path, prefix: str) -> CollectPipelineMetricsOperator:
 def add_ledger_row(database: Path, key: str, rows: int, loaded_at: datetime) -> None:
     with duckdb.connect(str(database)) as conn:
         conn.execute(
-            "INSERT INTO bronze.load_ledger VALUES (?, 'accounts', ?, ?, 0, ?, to_timestamp(?))",
+            "INSERT INTO bronze.load_ledger (file_key, bronze_table, rows_in_file, rows_loaded, first_offset, "
+            "last_offset, "
+            "loaded_at) VALUES (?, 'accounts', ?, ?, 0, ?, to_timestamp(?))",
             [key, rows, rows, rows - 1, loaded_at.timestamp()],
         )
 

@@ -31,19 +31,18 @@ import fakesnow
 import pytest
 import snowflake.connector
 
-from banking_cdc.transfers.s3_to_snowflake import (
+from banking_cdc.stage.landing import BatchBuilder, object_key
+from banking_cdc.transfers.s3_to_snowflake import S3ToSnowflakeBronzeOperator
+from banking_cdc.warehouse.bronze import BronzeError, LandingFile
+from banking_cdc.warehouse.snowflake_copy import (
     LedgerEntry,
-    S3ToSnowflakeBronzeOperator,
-    SnowflakeSetup,
-    apply_setup,
     check_copy_results,
     copy_columns,
     copy_into_sql,
     merge_ledger,
     parse_copy_result,
 )
-from banking_cdc.warehouse.bronze import BronzeError
-from banking_cdc.stage.landing import BatchBuilder, object_key
+from banking_cdc.warehouse.snowflake_setup import SnowflakeSetup, apply_setup
 
 pytestmark = pytest.mark.integration
 
@@ -147,7 +146,7 @@ def bronze_count(conn: Any, table: str) -> int:
 
 
 def ledger(conn: Any) -> dict[str, tuple[Any, ...]]:
-    rows = query(conn, f"SELECT FILE_KEY, TABLE_NAME, ROWS_LOADED, STATUS FROM {DATABASE}.BRONZE.LOAD_LEDGER")
+    rows = query(conn, f"SELECT FILE_KEY, BRONZE_TABLE, ROWS_LOADED, ROWS_IN_FILE FROM {DATABASE}.BRONZE.LOAD_LEDGER")
     assert len(rows) == len({r[0] for r in rows}), "the ledger holds one row per file"
     return {r[0]: r[1:] for r in rows}
 
@@ -197,7 +196,7 @@ def test_loads_every_file_once_and_skips_ledger_files_on_the_next_run(
     for table in ("customers", "accounts", "transactions"):
         assert bronze_count(snowflake_conn, table.upper()) == rows_of(landed, table) == manifest["bronze_rows"][table]
     assert ledger(snowflake_conn) == {
-        key: (key.split("/")[1].split(".")[-1], rows, "LOADED") for key, rows in landed.items()
+        key: (key.split("/")[1].split(".")[-1], rows, rows) for key, rows in landed.items()
     }
 
     # the payload is VARIANT: paths and exact decimals; tombstones have no payload; the source file is recorded
@@ -246,7 +245,7 @@ def test_a_second_copy_reports_the_files_as_already_loaded(snowflake_conn: Any, 
     assert loaded(manifest, already=True) == sorted(landed)
     assert loaded(manifest) == [] and manifest["rows_loaded"] == 0 and manifest["files_skipped"] == 0
     assert ledger(snowflake_conn) == {
-        key: (key.split("/")[1].split(".")[-1], rows, "LOADED") for key, rows in landed.items()
+        key: (key.split("/")[1].split(".")[-1], rows, rows) for key, rows in landed.items()
     }
     assert sum(bronze_count(snowflake_conn, t) for t in ("CUSTOMERS", "ACCOUNTS", "TRANSACTIONS")) == sum(
         landed.values()
@@ -255,13 +254,14 @@ def test_a_second_copy_reports_the_files_as_already_loaded(snowflake_conn: Any, 
 
 def test_ledger_merge_twice_keeps_one_row_per_file(snowflake_conn: Any, landed: dict[str, int]) -> None:
     entries = [
-        LedgerEntry(key, "customers", rows, {"status": "LOADED", "rows_loaded": rows}) for key, rows in landed.items()
+        LedgerEntry(LandingFile.parse(key), "customers", rows, rows, {"status": "LOADED", "rows_loaded": rows})
+        for key, rows in landed.items()
     ]
     for _ in range(2):
         with snowflake_conn.cursor() as cur:
             merge_ledger(cur, entries, schema=f"{DATABASE}.BRONZE")
     assert set(ledger(snowflake_conn)) == set(landed)
-    statuses = query(snowflake_conn, f"SELECT DISTINCT COPY_RESULT:status::VARCHAR FROM {DATABASE}.BRONZE.LOAD_LEDGER")
+    statuses = query(snowflake_conn, f"SELECT DISTINCT LOAD_DETAIL:status::VARCHAR FROM {DATABASE}.BRONZE.LOAD_LEDGER")
     assert statuses == [("LOADED",)]
 
 

@@ -89,7 +89,7 @@ def fixture() -> BronzeFixture:
 @pytest.fixture(scope="module")
 def bronze(emulator: int, fixture: BronzeFixture) -> int:
     """The production setup SQL applied on the emulator, bronze filled with the fixture's change events."""
-    from banking_cdc.transfers.s3_to_snowflake import SnowflakeSetup, apply_setup
+    from banking_cdc.warehouse.snowflake_setup import SnowflakeSetup, apply_setup
 
     conn = _connect(emulator)
     apply_setup(conn, SnowflakeSetup(stage_url=f"file://{tempfile.mkdtemp(prefix='bcdc-stage-')}/"))

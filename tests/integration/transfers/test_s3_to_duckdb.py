@@ -13,9 +13,9 @@ import duckdb
 import pytest
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
+from banking_cdc.stage.landing import BatchBuilder, object_key
 from banking_cdc.transfers.s3_to_duckdb import S3ToDuckDBBronzeOperator
 from banking_cdc.warehouse.bronze import BronzeError
-from banking_cdc.stage.landing import BatchBuilder, object_key
 from tests.integration.transfers.conftest import BUCKET, envelope
 
 pytestmark = pytest.mark.integration

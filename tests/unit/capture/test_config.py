@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from banking_cdc.exceptions import CaptureConfigError
 from banking_cdc.capture.config import CaptureConfig, redacted
+from banking_cdc.exceptions import CaptureConfigError
 
 PACKAGED = Path(__file__).resolve().parents[3] / "include" / "banking_cdc" / "config" / "capture.yaml"
 

@@ -58,9 +58,9 @@ def test_breach_email_goes_to_the_alert_recipients() -> None:
 def test_kafka_collector_watches_the_configured_groups_plus_the_stage_group(monkeypatch: pytest.MonkeyPatch) -> None:
     from datetime import UTC, datetime
 
+    from banking_cdc.capture.config import CaptureConfig
     from banking_cdc.monitoring import collectors
     from banking_cdc.monitoring.config import MonitoringConfig
-    from banking_cdc.capture.config import CaptureConfig
 
     seen: dict[str, Any] = {}
 

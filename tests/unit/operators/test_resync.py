@@ -7,12 +7,12 @@ from unittest import mock
 
 import pytest
 
+from banking_cdc.operate.resync import ResyncError
 from banking_cdc.operators.resync import (
     BronzeSnapshotLoadedSensor,
     DebeziumIncrementalSnapshotOperator,
     DebeziumSnapshotCompleteSensor,
 )
-from banking_cdc.operate.resync import ResyncError
 
 
 def test_an_unknown_table_fails_before_any_service_is_called() -> None:
@@ -41,8 +41,8 @@ def test_bronze_sensor_reports_snapshot_rows_once_the_ledger_covers_the_range(
 
     import duckdb
 
-    from banking_cdc.transfers.s3_to_duckdb import ensure_duckdb_bronze
     from banking_cdc.capture.config import CaptureConfig
+    from banking_cdc.warehouse.duckdb import ensure_duckdb_bronze
 
     path = tmp_path / "wh.duckdb"
     monkeypatch.setenv("AIRFLOW_CONN_DUCKDB_TEST", json.dumps({"conn_type": "duckdb", "host": str(path)}))
@@ -60,7 +60,9 @@ def test_bronze_sensor_reports_snapshot_rows_once_the_ledger_covers_the_range(
     assert sensor.poke(context={}) is False  # type: ignore[arg-type]  # nothing in the ledger yet
     with duckdb.connect(str(path)) as conn:
         conn.execute(
-            "INSERT INTO bronze.load_ledger VALUES (?, 'accounts', 3, 3, 5, 7, now())",
+            "INSERT INTO bronze.load_ledger (file_key, bronze_table, rows_in_file, rows_loaded, first_offset, "
+            "last_offset, "
+            "loaded_at) VALUES (?, 'accounts', 3, 3, 5, 7, now())",
             [f"raw/{topic}/partition=0/{5:020d}-{7:020d}.parquet"],
         )
     done = sensor.poke(context={})  # type: ignore[arg-type]

@@ -12,9 +12,9 @@ from airflow.sdk._shared.listeners.listener import ListenerManager
 from airflow.sdk._shared.listeners.spec import taskinstance as taskinstance_spec
 from airflow.utils.state import TaskInstanceState
 
-from banking_cdc.plugins.dbt_test_listener import DbtTestResultListener, is_dbt_test_task, operator_name
 from banking_cdc.monitoring.health_report import DBT_TEST
 from banking_cdc.monitoring.store import MetricSample
+from banking_cdc.plugins.dbt_test_listener import DbtTestResultListener, is_dbt_test_task, operator_name
 
 DAG = "banking_dbt_transform"
 WHEN = datetime(2026, 11, 26, 12, tzinfo=UTC)

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from banking_cdc.plugins.health import URL_PREFIX, LazyASGIApp, external_view, fastapi_app
-from banking_cdc.plugins.health_app import create_app
 from banking_cdc.monitoring.health_page import EMPTY_MESSAGE
 from banking_cdc.monitoring.store import MetricRow
+from banking_cdc.plugins.health import URL_PREFIX, LazyASGIApp, external_view, fastapi_app
+from banking_cdc.plugins.health_app import create_app
 from tests.plugins.health_fixture import rows
 
 ROOT = Path(__file__).resolve().parents[3]

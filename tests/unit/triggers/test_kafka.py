@@ -1,96 +1,36 @@
-"""KafkaBacklogTrigger and backlog_offsets, against fake consumers (no broker)."""
+"""KafkaBacklogTrigger against fake consumers (no broker); backlog_offsets is tested with its hook."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from airflow.triggers.base import TriggerEvent
-from confluent_kafka import OFFSET_INVALID, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import KafkaError, KafkaException
 
+from banking_cdc.hooks.kafka_group import KafkaGroupConsumerHook
 from banking_cdc.triggers import kafka as trigger_module
-from banking_cdc.triggers.kafka import (
-    KafkaBacklogError,
-    KafkaBacklogTrigger,
-    KafkaTopicNotFoundError,
-    backlog_offsets,
-    pending_messages,
-)
+from banking_cdc.triggers.kafka import KafkaBacklogTrigger
+from tests.unit.hooks.test_kafka_group import FakeConsumer
 
 CLASSPATH = "banking_cdc.triggers.kafka.KafkaBacklogTrigger"
 TOPIC = "bank.public.transactions"
 
 
-class FakeConsumer:
-    """Answers metadata, committed-offset and watermark requests; fails the test on any fetch or subscribe."""
-
-    def __init__(
-        self,
-        watermarks: dict[str, dict[int, tuple[int, int]]],
-        committed: dict[tuple[str, int], int] | None = None,
-        topic_errors: dict[str, KafkaError] | None = None,
-    ) -> None:
-        self.watermarks = watermarks
-        self.committed_offsets = committed or {}
-        self.topic_errors = topic_errors or {}
-        self.calls: list[str] = []
-        self.closed = 0
-
-    def list_topics(self, topic: str | None = None, timeout: float = -1) -> Any:
-        self.calls.append(f"list_topics({topic})")
-        topics = {
-            name: SimpleNamespace(partitions={p: object() for p in parts}, error=self.topic_errors.get(name))
-            for name, parts in self.watermarks.items()
-        }
-        for name, error in self.topic_errors.items():
-            topics.setdefault(name, SimpleNamespace(partitions={}, error=error))
-        return SimpleNamespace(topics=topics)
-
-    def committed(self, partitions: list[TopicPartition], timeout: float = -1) -> list[TopicPartition]:
-        self.calls.append("committed")
-        return [
-            TopicPartition(tp.topic, tp.partition, self.committed_offsets.get((tp.topic, tp.partition), OFFSET_INVALID))
-            for tp in partitions
-        ]
-
-    def get_watermark_offsets(
-        self, partition: TopicPartition, timeout: float = -1, cached: bool = False
-    ) -> tuple[int, int] | None:
-        assert cached is False, "watermarks must come from the broker, not from a fetch cache"
-        self.calls.append(f"watermarks({partition.topic},{partition.partition})")
-        return self.watermarks[partition.topic].get(partition.partition)
-
-    def close(self) -> None:
-        self.closed += 1
-
-    def subscribe(self, *args: Any, **kwargs: Any) -> None:
-        raise AssertionError("the trigger's consumer must never subscribe")
-
-    def poll(self, *args: Any, **kwargs: Any) -> None:
-        raise AssertionError("the trigger must never fetch messages")
-
-    consume = poll
-    assign = subscribe
-    commit = subscribe
-
-
-class FakeHook:
-    """Stands in for KafkaConsumerHook: records the config the trigger builds its consumer from."""
+class FakeHook(KafkaGroupConsumerHook):
+    """The real group hook over a fake connection and client: records the config the consumer is built from."""
 
     instances: list[FakeHook] = []
     consumer_factory: Callable[[], FakeConsumer] = staticmethod(lambda: FakeConsumer({TOPIC: {0: (0, 0)}}))
     build_error: Exception | None = None
 
-    def __init__(self, topics: list[str], kafka_config_id: str = "kafka_default") -> None:
-        self.topics = topics
-        self.kafka_config_id = kafka_config_id
+    def __init__(self, topics: list[str], group_id: str, kafka_config_id: str = "kafka_default") -> None:
+        super().__init__(topics=topics, group_id=group_id, kafka_config_id=kafka_config_id)
         self.config: dict[str, Any] | None = None
         self.consumer: FakeConsumer | None = None
         FakeHook.instances.append(self)
@@ -100,12 +40,12 @@ class FakeHook:
             raise FakeHook.build_error
         return {"bootstrap.servers": "broker-1:9092", "group.id": "from-connection", "enable.auto.commit": True}
 
-    def _get_client(self, config: dict[str, Any]) -> FakeConsumer:
+    def _get_client(self, config: dict[str, Any]) -> FakeConsumer:  # type: ignore[override]
         self.config = config
         self.consumer = FakeHook.consumer_factory()
         return self.consumer
 
-    def get_consumer(self) -> FakeConsumer:
+    def get_consumer(self) -> FakeConsumer:  # type: ignore[override]
         raise AssertionError("get_consumer() subscribes; the trigger must build an unsubscribed consumer")
 
 
@@ -114,7 +54,7 @@ def fake_hook(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[FakeHook]]:
     FakeHook.instances = []
     FakeHook.build_error = None
     FakeHook.consumer_factory = staticmethod(lambda: FakeConsumer({TOPIC: {0: (0, 0)}}))
-    monkeypatch.setattr(trigger_module, "KafkaConsumerHook", FakeHook)
+    monkeypatch.setattr(trigger_module, "KafkaGroupConsumerHook", FakeHook)
     yield FakeHook
 
 
@@ -249,59 +189,6 @@ def test_the_constructor_opens_no_client(fake_hook: type[FakeHook]) -> None:
 def test_invalid_arguments_raise_value_error_naming_the_argument(overrides: dict[str, Any], argument: str) -> None:
     with pytest.raises(ValueError, match=argument):
         make_trigger(**overrides)
-
-
-# --- backlog_offsets -----------------------------------------------------------------------------------------
-
-
-def test_backlog_offsets_start_at_the_committed_offset_or_the_low_watermark() -> None:
-    consumer = FakeConsumer(
-        {TOPIC: {0: (0, 10), 1: (5, 8), 2: (0, 0), 3: (20, 30)}, "other": {0: (0, 4)}},
-        committed={(TOPIC, 0): 4, (TOPIC, 3): 12, ("other", 0): 4},
-    )
-    offsets = backlog_offsets(consumer, [TOPIC, "other"], timeout=1.0)
-    assert offsets == {
-        TOPIC: {
-            0: (4, 10),  # committed
-            1: (5, 8),  # nothing committed: from the low watermark
-            2: (0, 0),  # empty partition
-            3: (20, 30),  # committed offset deleted by retention: from the low watermark
-        },
-        "other": {0: (4, 4)},
-    }
-    assert pending_messages(offsets) == 6 + 3 + 0 + 10 + 0
-    assert not any(call.startswith(("poll", "consume", "subscribe")) for call in consumer.calls)
-    assert consumer.calls.count("committed") == 1  # one OffsetFetch for all partitions
-
-
-def test_backlog_offsets_of_a_missing_topic_raises_naming_it() -> None:
-    consumer = FakeConsumer({TOPIC: {0: (0, 1)}})
-    with pytest.raises(KafkaTopicNotFoundError, match=r"'bank\.public\.nothing' does not exist"):
-        backlog_offsets(consumer, [TOPIC, "bank.public.nothing"], timeout=1.0)
-
-
-def test_backlog_offsets_treats_unknown_topic_error_as_missing_and_other_errors_as_failures() -> None:
-    unknown = FakeConsumer({}, topic_errors={TOPIC: KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART)})
-    with pytest.raises(KafkaTopicNotFoundError, match=re.escape(TOPIC)):
-        backlog_offsets(unknown, [TOPIC], timeout=1.0)
-    leaderless = FakeConsumer({TOPIC: {0: (0, 1)}}, topic_errors={TOPIC: KafkaError(KafkaError.LEADER_NOT_AVAILABLE)})
-    with pytest.raises(KafkaBacklogError, match=re.escape(f"metadata of topic '{TOPIC}'")):
-        backlog_offsets(leaderless, [TOPIC], timeout=1.0)
-
-
-def test_backlog_offsets_without_watermarks_raises() -> None:
-    consumer = FakeConsumer({TOPIC: {0: (0, 1)}})
-    consumer.watermarks = {TOPIC: {}}  # the metadata still lists partition 0
-    consumer.list_topics = lambda topic=None, timeout=-1: SimpleNamespace(  # type: ignore[method-assign]
-        topics={TOPIC: SimpleNamespace(partitions={0: object()}, error=None)}
-    )
-    with pytest.raises(KafkaBacklogError, match=re.escape(f"{TOPIC}[0]")):
-        backlog_offsets(consumer, [TOPIC], timeout=1.0)
-
-
-def test_pending_messages_never_counts_a_partition_negative() -> None:
-    assert pending_messages({"t": {0: (10, 4), 1: (0, 3)}}) == 3
-    assert pending_messages({}) == 0
 
 
 # --- run -----------------------------------------------------------------------------------------------------

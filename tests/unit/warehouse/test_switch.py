@@ -19,7 +19,26 @@ def _no_variable(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_duckdb_when_nothing_is_configured() -> None:
     with mock.patch("airflow.sdk.Variable.get", side_effect=lambda key, default: default) as get:
         assert warehouse_backend() == "duckdb"
-    get.assert_called_once_with("warehouse_backend", default="duckdb")
+    get.assert_called_once_with("warehouse_backend", default=None)
+
+
+def test_a_variable_only_the_loaders_would_see_is_refused_naming_both_settings() -> None:
+    # set in the UI (metadata database): the dbt DAG, rendered at parse time, would stay on DuckDB
+    with mock.patch("airflow.sdk.Variable.get", return_value="snowflake"):
+        with pytest.raises(WarehouseConfigError, match=r"set to 'snowflake' outside the environment.*"
+                                                       r"AIRFLOW_VAR_WAREHOUSE_BACKEND"):  # fmt: skip
+            warehouse_backend()
+
+
+def test_dbt_and_the_loaders_follow_the_same_switch(monkeypatch: pytest.MonkeyPatch) -> None:
+    from banking_cdc.transfers.s3_to_warehouse import S3ToWarehouseBronzeOperator
+    from banking_cdc.warehouse.switch import dbt_target
+
+    operator = S3ToWarehouseBronzeOperator(task_id="load", bucket_name="b")
+    for value in ("snowflake", "duckdb"):
+        monkeypatch.setenv("AIRFLOW_VAR_WAREHOUSE_BACKEND", value)
+        with mock.patch("airflow.sdk.Variable.get", side_effect=AssertionError("the environment decides")):
+            assert dbt_target() == operator.backend == value
 
 
 @pytest.mark.parametrize(("value", "expected"), [("snowflake", "snowflake"), (" Snowflake\n", "snowflake"),

@@ -16,16 +16,9 @@
 -- the two can never drift apart: see bronze_tables_sql().
 {{ bronze_tables }}
 
--- One row per landing file loaded: the loader skips files listed here with STATUS = 'LOADED' and
--- inserts a file's row in the same transaction as the file's events. COPY_RESULT keeps the row of
--- the COPY INTO result for that file (status, rows parsed / loaded, errors) as reported.
-CREATE TABLE IF NOT EXISTS {{ database }}.BRONZE.LOAD_LEDGER (
-    FILE_KEY VARCHAR NOT NULL,
-    TABLE_NAME VARCHAR NOT NULL,
-    ROWS_LOADED NUMBER(19,0) NOT NULL,
-    STATUS VARCHAR NOT NULL,
-    LOADED_AT TIMESTAMP_TZ NOT NULL,
-    COPY_RESULT VARIANT,
-    CONSTRAINT LOAD_LEDGER_PK PRIMARY KEY (FILE_KEY)
-)
+-- One row per landing file loaded, the same columns as the DuckDB warehouse's ledger (generated from
+-- banking_cdc.warehouse.base.LEDGER_COLUMNS): the loader skips files listed here and inserts a file's row in
+-- the same transaction as the file's events. LOAD_DETAIL keeps the row of the COPY INTO result for that
+-- file (status, rows parsed / loaded, errors) as reported.
+{{ load_ledger }}
 COMMENT = 'banking-cdc: landing files loaded into bronze (one row per file)';

@@ -8,16 +8,15 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from banking_cdc.transfers.s3_to_duckdb import (
-    LoadedRanges,
-    coordinates_problem,
+from banking_cdc.capture.config import CaptureConfig
+from banking_cdc.warehouse.bronze import LandingFile
+from banking_cdc.warehouse.coordinates import LoadedRanges, coordinates_problem
+from banking_cdc.warehouse.duckdb import (
     duckdb_bronze_ddl,
     ensure_duckdb_bronze,
     legacy_keyed_tables,
     rebuild_keyed_bronze_tables,
 )
-from banking_cdc.warehouse.bronze import LandingFile
-from banking_cdc.capture.config import CaptureConfig
 
 TOPIC = "bank.public.transactions"
 

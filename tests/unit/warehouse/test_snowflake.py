@@ -12,30 +12,32 @@ from unittest import mock
 
 import pytest
 
-from banking_cdc.transfers.s3_to_snowflake import (
+from banking_cdc.stage.landing import object_key
+from banking_cdc.transfers.s3_to_snowflake import S3ToSnowflakeBronzeOperator
+from banking_cdc.warehouse.bronze import LEDGER_TABLE, BronzeError, LandingFile
+from banking_cdc.warehouse.snowflake_copy import (
     MAX_FILES_PER_COPY,
-    PIPELINE_SETUP_FILES,
-    SETUP_FILES,
     CopyFileResult,
     LedgerEntry,
-    S3ToSnowflakeBronzeOperator,
-    SnowflakeSetup,
-    SnowflakeSetupError,
-    StageCredentials,
-    apply_setup,
     batches,
-    bronze_table_ddl,
     check_copy_results,
     copy_into_sql,
     ledger_merge_sql,
     match_reported_file,
     parse_copy_result,
+)
+from banking_cdc.warehouse.snowflake_setup import (
+    PIPELINE_SETUP_FILES,
+    SETUP_FILES,
+    SnowflakeSetup,
+    SnowflakeSetupError,
+    StageCredentials,
+    apply_setup,
+    bronze_table_ddl,
     render_setup_file,
     render_sql,
     split_sql,
 )
-from banking_cdc.warehouse.bronze import LEDGER_TABLE, BronzeError
-from banking_cdc.stage.landing import object_key
 
 BUCKET = "banking-landing"
 COPY_COLUMNS = ("file", "status", "rows_parsed", "rows_loaded", "error_limit", "errors_seen", "first_error",
@@ -169,8 +171,10 @@ def test_bronze_setup_file_renders_every_captured_table_and_the_ledger() -> None
     ]
     assert statements[0] == GOLDEN_BRONZE_TABLE.rstrip(";")
     assert "CONSTRAINT LOAD_LEDGER_PK PRIMARY KEY (FILE_KEY)" in statements[3]
-    for column in ("FILE_KEY VARCHAR", "TABLE_NAME VARCHAR", "ROWS_LOADED NUMBER", "STATUS VARCHAR",
-                   "LOADED_AT TIMESTAMP_TZ", "COPY_RESULT VARIANT"):  # fmt: skip
+    for column in ("FILE_KEY VARCHAR NOT NULL", "BRONZE_TABLE VARCHAR NOT NULL",
+                   "ROWS_IN_FILE NUMBER(19,0) NOT NULL", "ROWS_LOADED NUMBER(19,0) NOT NULL",
+                   "FIRST_OFFSET NUMBER(19,0) NOT NULL", "LAST_OFFSET NUMBER(19,0) NOT NULL",
+                   "LOADED_AT TIMESTAMP_TZ NOT NULL", "LOAD_DETAIL VARIANT,"):  # fmt: skip
         assert column in statements[3]
 
 
@@ -328,19 +332,21 @@ def test_ledger_merge_is_insert_only_and_keyed_by_file() -> None:
     assert ledger_merge_sql(2) == (
         "MERGE INTO BRONZE.LOAD_LEDGER AS ledger\n"
         "USING (\n"
-        "    SELECT column1 AS FILE_KEY, column2 AS TABLE_NAME, column3 AS ROWS_LOADED, column4 AS STATUS,\n"
-        "        PARSE_JSON(column5) AS COPY_RESULT\n"
+        "    SELECT column1 AS FILE_KEY, column2 AS BRONZE_TABLE, column3 AS ROWS_IN_FILE, column4 AS ROWS_LOADED, "
+        "column5 AS FIRST_OFFSET, column6 AS LAST_OFFSET, PARSE_JSON(column7) AS LOAD_DETAIL\n"
         "    FROM VALUES\n"
-        "        (%s, %s, %s, %s, %s),\n"
-        "        (%s, %s, %s, %s, %s)\n"
+        "        (%s, %s, %s, %s, %s, %s, %s),\n"
+        "        (%s, %s, %s, %s, %s, %s, %s)\n"
         ") AS loaded\n"
         "ON ledger.FILE_KEY = loaded.FILE_KEY\n"
-        "WHEN NOT MATCHED THEN INSERT (FILE_KEY, TABLE_NAME, ROWS_LOADED, STATUS, LOADED_AT, COPY_RESULT)\n"
-        "    VALUES (loaded.FILE_KEY, loaded.TABLE_NAME, loaded.ROWS_LOADED, loaded.STATUS, CURRENT_TIMESTAMP(),\n"
-        "        loaded.COPY_RESULT)"
+        "WHEN NOT MATCHED THEN INSERT (FILE_KEY, BRONZE_TABLE, ROWS_IN_FILE, ROWS_LOADED, FIRST_OFFSET, LAST_OFFSET, "
+        "LOADED_AT, LOAD_DETAIL)\n"
+        "    VALUES (loaded.FILE_KEY, loaded.BRONZE_TABLE, loaded.ROWS_IN_FILE, loaded.ROWS_LOADED, "
+        "loaded.FIRST_OFFSET, loaded.LAST_OFFSET, CURRENT_TIMESTAMP(), loaded.LOAD_DETAIL)"
     )
-    entry = LedgerEntry("raw/x.parquet", "customers", 3, {"status": "LOADED"})
-    assert entry.params() == ("raw/x.parquet", "customers", 3, "LOADED", '{"status": "LOADED"}')
+    landing = LandingFile.parse(key("customers", 0, 7, 9))
+    entry = LedgerEntry(landing, "customers", 3, 2, {"status": "LOADED"})
+    assert entry.params() == (landing.key, "customers", 3, 2, 7, 9, '{"status": "LOADED"}')
 
 
 # ------------------------------------------------------------------------------------- result parsing
@@ -438,8 +444,8 @@ class FakeCursor:
         elif sql.startswith("SELECT COUNT(*)"):  # a file's offsets
             self.description, self.rows = [("COUNT(*)", None)], [(self.conn.in_bronze.get(tuple(params[:2]), 0),)]
         elif sql.startswith("MERGE INTO"):
-            self.conn.merged.extend(params[0::5])
-            self.description, self.rows = [("number of rows inserted", None)], [(len(params) // 5,)]
+            self.conn.merged.extend(params[0::7])
+            self.description, self.rows = [("number of rows inserted", None)], [(len(params) // 7,)]
         else:
             raise AssertionError(f"unexpected statement {sql[:40]!r}")
         return self
@@ -538,9 +544,7 @@ def test_files_in_the_ledger_are_skipped_without_a_copy(conn: FakeConnection) ->
     assert [files_of(sql) for sql in conn.copies()] == [[keys[1]]]
     assert manifest["files_skipped"] == 2 and loaded(manifest) == [keys[1]]
     lookup = [(sql, params) for sql, params in conn.statements if sql.startswith("SELECT FILE_KEY")]
-    assert lookup == [
-        ("SELECT FILE_KEY FROM BRONZE.LOAD_LEDGER WHERE STATUS = 'LOADED' AND FILE_KEY IN (%s, %s, %s)", keys)
-    ]
+    assert lookup == [("SELECT FILE_KEY FROM BRONZE.LOAD_LEDGER WHERE FILE_KEY IN (%s, %s, %s)", keys)]
 
     again = FakeConnection()
     again.ledger = set(keys)
@@ -564,8 +568,9 @@ def test_a_load_metadata_skip_is_confirmed_in_bronze_and_recorded(conn: FakeConn
         ["bank.public.accounts", 1, 40, 49],
     )
     merge_params = next(p for sql, p in conn.statements if sql.startswith("MERGE INTO"))
-    assert merge_params[0::5] == [b, a] and merge_params[2::5] == [3, 10] and set(merge_params[3::5]) == {"LOADED"}
-    assert '"rows_in_bronze": 10' in merge_params[9]
+    assert merge_params[0::7] == [b, a] and merge_params[3::7] == [3, 10]  # FILE_KEY, ROWS_LOADED
+    assert merge_params[4::7] == [0, 40] and merge_params[5::7] == [9, 49]  # the files' offset ranges
+    assert '"rows_in_bronze": 10' in merge_params[13]
 
 
 def test_a_skipped_file_without_rows_in_bronze_fails_and_rolls_back(conn: FakeConnection) -> None:
