@@ -16,14 +16,15 @@ from airflow.sdk import DAG
 
 from banking_cdc.operate.alerts import pipeline_deadline
 from banking_cdc.operators.monitoring import (
-    CollectPipelineMetricsOperator,
+    ConnectorStateOperator,
+    ConsumerLagOperator,
     MonitoringVerdictOperator,
     PrepareMetricsTableOperator,
+    ReplicationSlotOperator,
+    WarehouseMetricsOperator,
     breach_email_notifier,
 )
 from banking_cdc.settings import DUCKDB_POOL, LANDING_BUCKET_TEMPLATE, STAGE_GROUP_TEMPLATE
-
-BUCKET = LANDING_BUCKET_TEMPLATE
 
 with DAG(
     dag_id="cdc_monitoring",
@@ -41,11 +42,11 @@ with DAG(
     prepare = PrepareMetricsTableOperator(task_id="prepare_metrics_table")
     collect = [
         # the groups of monitoring.yaml, plus the stage's own (Variable stage_group_id, as in cdc_stage)
-        CollectPipelineMetricsOperator(task_id="kafka_lag", family="kafka", group_ids=[STAGE_GROUP_TEMPLATE]),
-        CollectPipelineMetricsOperator(task_id="replication_slot", family="postgres"),
-        CollectPipelineMetricsOperator(task_id="connector_state", family="connect"),
+        ConsumerLagOperator(task_id="kafka_lag", group_ids=[STAGE_GROUP_TEMPLATE]),
+        ReplicationSlotOperator(task_id="replication_slot"),
+        ConnectorStateOperator(task_id="connector_state"),
         # opens the warehouse (DuckDB: one process at a time)
-        CollectPipelineMetricsOperator(task_id="warehouse", family="warehouse", bucket_name=BUCKET, pool=DUCKDB_POOL),
+        WarehouseMetricsOperator(task_id="warehouse", bucket_name=LANDING_BUCKET_TEMPLATE, pool=DUCKDB_POOL),
     ]
     verdict = MonitoringVerdictOperator(
         task_id="verdict",

@@ -1,10 +1,11 @@
-"""Replay landing files of a time range into bronze, without Kafka (DuckDB warehouse).
+"""Replay landing files of a time range into bronze, without Kafka (the warehouse the switch names).
 
 Params: `start` and `end` (ISO 8601; files whose object landed in [start, end)), `tables` (empty: every
 captured table). Every selected file is loaded through the anti-join on bronze's Kafka coordinates, even
 when the ledger already holds it: rows bronze lost (a dropped table, a restore from an older backup) come
 back exactly once, rows still present are counted, never added; a replay of loaded files is a no-op whose
-report says so. Emits `bcdc_bronze`, so the dbt DAG merges restored rows. Runs in `duckdb_writer`.
+report says so. Emits `bcdc_bronze`, so the dbt DAG merges restored rows. Runs in `duckdb_writer` (DuckDB has
+one writer).
 The same from a shell: `python -m banking_cdc.transfers.landing_replay --start ... --end ...`.
 """
 

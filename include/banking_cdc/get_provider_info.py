@@ -43,7 +43,15 @@ def get_provider_info() -> dict[str, Any]:
                     "banking_cdc.operators.generator",
                     "banking_cdc.operators.monitoring",
                     "banking_cdc.operators.reconcile",
+                    "banking_cdc.operators.resync",
                 ],
+            }
+        ],
+        "sensors": [
+            {
+                # DebeziumSnapshotCompleteSensor, BronzeSnapshotLoadedSensor (beside the resync's signal operator)
+                "integration-name": "Banking CDC",
+                "python-modules": ["banking_cdc.operators.resync"],
             }
         ],
         "triggers": [
@@ -56,17 +64,8 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "source-integration-name": "Banking CDC",
                 "target-integration-name": "Banking CDC",
-                "python-module": "banking_cdc.transfers.kafka_to_s3",
-            },
-            {
-                "source-integration-name": "Banking CDC",
-                "target-integration-name": "Banking CDC",
-                "python-module": "banking_cdc.transfers.s3_to_duckdb",
-            },
-            {
-                "source-integration-name": "Banking CDC",
-                "target-integration-name": "Banking CDC",
-                "python-module": "banking_cdc.transfers.s3_to_snowflake",
-            },
+                "python-module": f"banking_cdc.transfers.{module}",
+            }
+            for module in ("kafka_to_s3", "s3_to_warehouse", "s3_to_duckdb", "s3_to_snowflake", "landing_replay")
         ],
     }

@@ -1447,7 +1447,7 @@ def load_bronze(
                     }
                 )
                 conn.register("bronze_fixture_ledger", ledger)
-                conn.execute(f"INSERT INTO {BRONZE_SCHEMA}.{LEDGER_TABLE} SELECT * FROM bronze_fixture_ledger")
+                conn.execute(f"INSERT INTO {BRONZE_SCHEMA}.{LEDGER_TABLE} BY NAME SELECT * FROM bronze_fixture_ledger")
                 conn.unregister("bronze_fixture_ledger")
             conn.execute("COMMIT")
         except Exception:

@@ -60,3 +60,21 @@ def test_airflow_providers_list_shows_the_provider() -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     (line,) = [row for row in result.stdout.splitlines() if row.startswith("banking-cdc-provider")]
     assert line.split("|")[-1].strip() == __version__
+
+
+def test_every_airflow_class_module_of_the_package_is_registered() -> None:
+    """Each module of hooks/, operators/, triggers/ and transfers/ is listed (sensors: beside their operators)."""
+    info = get_provider_info()
+    listed = {m for section in ("hooks", "operators", "triggers") for e in info[section] for m in e["python-modules"]}
+    listed |= {entry["python-module"] for entry in info["transfers"]}
+    package = Path(importlib.import_module("banking_cdc").__file__).parent  # type: ignore[arg-type]
+    present = {
+        f"banking_cdc.{folder}.{path.stem}"
+        for folder in ("hooks", "operators", "triggers", "transfers")
+        for path in (package / folder).glob("*.py")
+        if path.stem != "__init__"
+    }
+    assert present == listed
+    sensors = {m for e in info["sensors"] for m in e["python-modules"]}
+    assert sensors == {"banking_cdc.operators.resync"}
+

@@ -1,8 +1,9 @@
 """Operators of the monitoring DAG: collect, record and emit pipeline metrics; the alerting verdict.
 
-:class:`CollectPipelineMetricsOperator` observes one family of services (``kafka``, ``postgres``,
-``connect`` or ``warehouse``), applies the thresholds of ``config/monitoring.yaml``, stores every
-observation in ``bcdc_ops.pipeline_metrics`` and emits it as Airflow gauges. A service that is down is
+One operator per collector, on the base :class:`MetricsCollectorOperator`: :class:`ConsumerLagOperator`,
+:class:`ReplicationSlotOperator`, :class:`ConnectorStateOperator` and :class:`WarehouseMetricsOperator`. Each
+applies the thresholds of ``config/monitoring.yaml``, stores every observation in
+``bcdc_ops.pipeline_metrics`` and emits it as Airflow gauges. A service that is down is
 recorded as ``UNREACHABLE``; the task only fails when the metrics table itself cannot be written.
 :class:`MonitoringVerdictOperator` then fails, listing every breach, when any collector reported one
 (that failure, and its e-mail, is the alert).
@@ -13,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from airflow.sdk import BaseOperator, Context
 
@@ -24,9 +25,16 @@ from banking_cdc.monitoring.config import MonitoringConfig
 from banking_cdc.monitoring.metrics import breaches, verdict
 from banking_cdc.monitoring.observe import observe
 from banking_cdc.monitoring.store import METRICS_CONN_ID, MetricSample, MetricsStore
-from banking_cdc.settings import DEFAULT_LANDING_BUCKET, THROUGHPUT
-
-FAMILIES = ("kafka", "postgres", "connect", "warehouse")
+from banking_cdc.settings import (
+    AWS_CONN_ID,
+    DEFAULT_LANDING_BUCKET,
+    DUCKDB_CONN_ID,
+    KAFKA_CONN_ID,
+    KAFKA_CONNECT_CONN_ID,
+    POSTGRES_CONN_ID,
+    SNOWFLAKE_CONN_ID,
+    THROUGHPUT,
+)
 
 #: e-mail of a failed verdict; ``exception`` holds the list of breaches
 ALERT_SUBJECT = "[banking-cdc] Monitoring alert: {{ ti.dag_id }} / {{ run_id }}"
@@ -42,90 +50,154 @@ class MonitoringAlertError(BankingCdcError):
     """A monitoring run found breached thresholds or unreachable services; the message lists them."""
 
 
-class CollectPipelineMetricsOperator(BaseOperator):
+class MetricsCollectorOperator(BaseOperator):
     """
-    Observe one family of pipeline services, record the observations and emit them as Airflow metrics.
+    Base of the collectors: observe, apply the thresholds, record in the metrics table, emit Airflow gauges.
 
-    Families: ``kafka`` (consumer lag per group / topic / partition), ``postgres`` (replication slot
-    retained WAL, ``wal_status``, active), ``connect`` (connector and task states), ``warehouse``
-    (landing files not in the bronze ledger, bronze rows/s, gold freshness; opens the warehouse, so on
-    DuckDB it runs in the pool ``duckdb_writer``). The watched topics, slot and connector come from
-    ``capture.yaml``; groups and thresholds from ``monitoring.yaml``.
+    Each subclass observes one kind of service (:meth:`collect`); the watched topics, slot and connector come
+    from ``capture.yaml``, groups and thresholds from ``monitoring.yaml``. A service that is down is recorded
+    as ``UNREACHABLE``; the task only fails when the metrics table itself cannot be written.
 
-    :param family: Which services to observe (one of :data:`FAMILIES`).
     :param config_path: Monitoring config file; ``None`` uses the packaged ``config/monitoring.yaml``.
     :param capture_config_path: Capture config file; ``None`` uses the packaged ``capture.yaml``.
     :param metrics_conn_id: Airflow connection of the metrics database.
-    :param kafka_config_id: Airflow connection to Kafka.
-    :param postgres_conn_id: Airflow connection to the source database.
-    :param kafka_connect_conn_id: Airflow connection to the Kafka Connect REST API.
-    :param aws_conn_id: Airflow connection to the object store.
-    :param duckdb_conn_id: Airflow connection of the DuckDB warehouse.
-    :param snowflake_conn_id: Airflow connection of the Snowflake warehouse.
-    :param bucket_name: Landing bucket.
-    :param group_ids: Consumer groups watched in addition to ``kafka.group_ids`` of monitoring.yaml.
-    :param warehouse_backend: ``duckdb`` or ``snowflake``; ``None`` follows the ``warehouse_backend`` Variable.
     """
 
-    template_fields: Sequence[str] = ("bucket_name", "group_ids", "warehouse_backend")
     ui_color = "#e3f2fd"
+    #: what the collector observes, for the log and its return value
+    family: ClassVar[str] = ""
 
     def __init__(
         self,
         *,
-        family: str,
         config_path: str | None = None,
         capture_config_path: str | None = None,
         metrics_conn_id: str = METRICS_CONN_ID,
-        kafka_config_id: str = "kafka_default",
-        postgres_conn_id: str = "postgres_source",
-        kafka_connect_conn_id: str = "kafka_connect_default",
-        aws_conn_id: str = "aws_default",
-        duckdb_conn_id: str = "duckdb_default",
-        snowflake_conn_id: str = "snowflake_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.config_path = config_path
+        self.capture_config_path = capture_config_path
+        self.metrics_conn_id = metrics_conn_id
+
+    def collect(self, config: MonitoringConfig, capture: CaptureConfig, now: datetime) -> list[MetricSample]:
+        """Observe the services; never raises for an unreachable one."""
+        raise NotImplementedError
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        config = MonitoringConfig.load(self.config_path)
+        capture = CaptureConfig.load(self.capture_config_path)
+        now = datetime.now(UTC)
+        raw = collectors.timed(self.family, lambda: self.collect(config, capture, now))
+        samples = observe(
+            raw, config, store=MetricsStore(self.metrics_conn_id), collector=self.task_id,
+            observed_at=now, run_id=context.get("run_id"),
+        )  # fmt: skip
+        found = breaches(samples)
+        for line in found:
+            self.log.warning("Breach: %s", line)
+        self.log.info(
+            "Recorded %d %s observations at %s (also as Airflow gauges), %d breaches",
+            len(samples), self.family, now.isoformat(), len(found),
+        )  # fmt: skip
+        return {"family": self.family, "observed_at": now.isoformat(), "samples": len(samples), "breaches": found}
+
+
+class ConsumerLagOperator(MetricsCollectorOperator):
+    """
+    ``kafka.consumer_lag`` per consumer group, topic and partition (metadata only; never joins a group).
+
+    :param kafka_config_id: Airflow connection to Kafka.
+    :param group_ids: Consumer groups watched in addition to ``kafka.group_ids`` of monitoring.yaml.
+    """
+
+    template_fields: Sequence[str] = ("group_ids",)
+    family = "kafka"
+
+    def __init__(self, *, kafka_config_id: str = KAFKA_CONN_ID, group_ids: Sequence[str] = (), **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.kafka_config_id = kafka_config_id
+        self.group_ids = list(group_ids)
+
+    def collect(self, config: MonitoringConfig, capture: CaptureConfig, now: datetime) -> list[MetricSample]:
+        groups = list(dict.fromkeys([*config.group_ids, *(g for g in self.group_ids if g)]))
+        topics = [capture.topic(table) for table in capture.source.tables]
+        return collectors.collect_consumer_lag(
+            groups, topics, kafka_config_id=self.kafka_config_id, timeout=config.timeout_seconds
+        )
+
+
+class ReplicationSlotOperator(MetricsCollectorOperator):
+    """
+    The replication slot of ``capture.yaml``: retained WAL bytes, ``wal_status`` and whether a client streams.
+
+    :param postgres_conn_id: Airflow connection to the source database.
+    """
+
+    family = "postgres"
+
+    def __init__(self, *, postgres_conn_id: str = POSTGRES_CONN_ID, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.postgres_conn_id = postgres_conn_id
+
+    def collect(self, config: MonitoringConfig, capture: CaptureConfig, now: datetime) -> list[MetricSample]:
+        slots = [capture.connector.config["slot.name"]]
+        return collectors.collect_replication_slots(slots, postgres_conn_id=self.postgres_conn_id)
+
+
+class ConnectorStateOperator(MetricsCollectorOperator):
+    """
+    State of the Debezium connector of ``capture.yaml`` and of its tasks.
+
+    :param kafka_connect_conn_id: Airflow connection to the Kafka Connect REST API.
+    """
+
+    family = "connect"
+
+    def __init__(self, *, kafka_connect_conn_id: str = KAFKA_CONNECT_CONN_ID, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.kafka_connect_conn_id = kafka_connect_conn_id
+
+    def collect(self, config: MonitoringConfig, capture: CaptureConfig, now: datetime) -> list[MetricSample]:
+        connectors = [capture.connector.name]
+        return collectors.collect_connector_states(connectors, kafka_connect_conn_id=self.kafka_connect_conn_id)
+
+
+class WarehouseMetricsOperator(MetricsCollectorOperator):
+    """
+    Landing files not in the bronze ledger, bronze rows/s and gold freshness, read through the warehouse seam.
+
+    Opens the warehouse the switch names, so on DuckDB it runs in the pool ``duckdb_writer``.
+
+    :param aws_conn_id: Airflow connection to the object store.
+    :param duckdb_conn_id: Airflow connection of the DuckDB warehouse.
+    :param snowflake_conn_id: Airflow connection of the Snowflake warehouse.
+    :param bucket_name: Landing bucket.
+    :param warehouse_backend: ``duckdb`` or ``snowflake``; ``None`` follows the warehouse switch.
+    """
+
+    template_fields: Sequence[str] = ("bucket_name", "warehouse_backend")
+    family = "warehouse"
+
+    def __init__(
+        self,
+        *,
+        aws_conn_id: str = AWS_CONN_ID,
+        duckdb_conn_id: str = DUCKDB_CONN_ID,
+        snowflake_conn_id: str = SNOWFLAKE_CONN_ID,
         bucket_name: str = DEFAULT_LANDING_BUCKET,
-        group_ids: Sequence[str] = (),
         warehouse_backend: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if family not in FAMILIES:
-            raise ValueError(f"family must be one of {', '.join(FAMILIES)}, got {family!r}")
-        self.family = family
-        self.config_path = config_path
-        self.capture_config_path = capture_config_path
-        self.metrics_conn_id = metrics_conn_id
-        self.kafka_config_id = kafka_config_id
-        self.postgres_conn_id = postgres_conn_id
-        self.kafka_connect_conn_id = kafka_connect_conn_id
         self.aws_conn_id = aws_conn_id
         self.duckdb_conn_id = duckdb_conn_id
         self.snowflake_conn_id = snowflake_conn_id
         self.bucket_name = bucket_name
-        self.group_ids = list(group_ids)
         self.warehouse_backend = warehouse_backend
 
     def collect(self, config: MonitoringConfig, capture: CaptureConfig, now: datetime) -> list[MetricSample]:
-        """Observe this operator's family; never raises for an unreachable service."""
         topics = [capture.topic(table) for table in capture.source.tables]
-        if self.family == "kafka":
-            groups = list(dict.fromkeys([*config.group_ids, *(g for g in self.group_ids if g)]))
-            return collectors.collect_consumer_lag(
-                groups, topics, kafka_config_id=self.kafka_config_id, timeout=config.timeout_seconds
-            )
-        if self.family == "postgres":
-            return collectors.collect_replication_slots(
-                [capture.connector.config["slot.name"]], postgres_conn_id=self.postgres_conn_id
-            )
-        if self.family == "connect":
-            return collectors.collect_connector_states(
-                [capture.connector.name], kafka_connect_conn_id=self.kafka_connect_conn_id
-            )
-        return self._collect_warehouse(config, capture, topics, now)
-
-    def _collect_warehouse(
-        self, config: MonitoringConfig, capture: CaptureConfig, topics: list[str], now: datetime
-    ) -> list[MetricSample]:
         from banking_cdc.warehouse.switch import warehouse_backend
 
         backend = warehouse_backend(self.warehouse_backend)
@@ -173,24 +245,6 @@ class CollectPipelineMetricsOperator(BaseOperator):
             if row.value is not None:
                 latest[row.subject] = max(row.observed_at, latest.get(row.subject, row.observed_at))
         return latest
-
-    def execute(self, context: Context) -> dict[str, Any]:
-        config = MonitoringConfig.load(self.config_path)
-        capture = CaptureConfig.load(self.capture_config_path)
-        now = datetime.now(UTC)
-        raw = collectors.timed(self.family, lambda: self.collect(config, capture, now))
-        samples = observe(
-            raw, config, store=MetricsStore(self.metrics_conn_id), collector=self.task_id,
-            observed_at=now, run_id=context.get("run_id"),
-        )  # fmt: skip
-        found = breaches(samples)
-        for line in found:
-            self.log.warning("Breach: %s", line)
-        self.log.info(
-            "Recorded %d %s observations at %s (also as Airflow gauges), %d breaches",
-            len(samples), self.family, now.isoformat(), len(found),
-        )  # fmt: skip
-        return {"family": self.family, "observed_at": now.isoformat(), "samples": len(samples), "breaches": found}
 
 
 class PrepareMetricsTableOperator(BaseOperator):

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from banking_cdc.reconcile.checks import ReconcileConfigError, ReconcileOptions, reconcile
 from banking_cdc.reconcile.gold import (
-    DuckDBGoldReader,
     GoldReader,
     ReconcileSourceError,
     ReconcileUnsupportedError,
+    WarehouseGoldReader,
     gold_reader,
 )
 from banking_cdc.reconcile.report import CheckResult, ReconciliationReport
@@ -20,13 +20,13 @@ from banking_cdc.reconcile.runner import run_reconciliation
 
 __all__ = [
     "CheckResult",
-    "DuckDBGoldReader",
     "GoldReader",
     "ReconcileConfigError",
     "ReconcileOptions",
     "ReconcileSourceError",
     "ReconcileUnsupportedError",
     "ReconciliationReport",
+    "WarehouseGoldReader",
     "gold_reader",
     "reconcile",
     "run_reconciliation",

@@ -1,21 +1,26 @@
-"""Read the warehouse's gold layer (and the bronze facts the SCD2 and grace rules need).
+"""Read the warehouse's gold layer (and the bronze facts the SCD2 and grace rules need), on either warehouse.
 
-Warehouse access sits behind :class:`GoldReader`, one implementation per backend: DuckDB (the embedded
-default) today; for Snowflake :func:`gold_reader` raises :class:`ReconcileUnsupportedError` until its reader
-is written (the queries are plain SQL except the JSON paths and the hash: Snowflake's ``:`` paths, ``MD5``).
+:class:`WarehouseGoldReader` reads through the warehouse seam (:func:`banking_cdc.warehouse.switch.open_warehouse`):
+the same queries on DuckDB and Snowflake except a few spellings, chosen by the warehouse's dialect
+(:class:`Dialect`: JSON paths, a filtered count, the value at the newest row).
 
 DuckDB allows one process at a time: an Airflow task running this must use the one-slot pool
-``duckdb_writer`` (:data:`banking_cdc.transform.dbt_project.DUCKDB_POOL`). The file is opened read-only.
+``duckdb_writer`` (:data:`banking_cdc.settings.DUCKDB_POOL`). The file is opened read-only.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from banking_cdc.exceptions import BankingCdcError
 from banking_cdc.reconcile.snapshot import GoldSnapshot, GoldTable, KeyVersions, normalise
 from banking_cdc.reconcile.spec import TABLES, TableSpec
+from banking_cdc.settings import DUCKDB_CONN_ID, SNOWFLAKE_CONN_ID
+
+if TYPE_CHECKING:
+    from banking_cdc.warehouse.base import Warehouse
 
 
 class ReconcileSourceError(BankingCdcError):
@@ -23,7 +28,7 @@ class ReconcileSourceError(BankingCdcError):
 
 
 class ReconcileUnsupportedError(BankingCdcError):
-    """The configured warehouse backend has no reconciliation reader yet."""
+    """The warehouse backend named has no reconciliation reader."""
 
 
 class GoldReader(Protocol):
@@ -37,25 +42,55 @@ class GoldReader(Protocol):
         ...
 
 
-def tracked_changes_sql(spec: TableSpec) -> str:
+@dataclass(frozen=True)
+class Dialect:
     """
-    DuckDB SQL: per key, the tracked changes in bronze (consecutive distinct tracked states in commit order).
+    The spellings that differ between the warehouses' SQL.
+
+    :param name: ``duckdb`` or ``snowflake``.
+    :param bronze_schema: Schema of the bronze tables (qualified on Snowflake when the loader's is).
+    """
+
+    name: str = "duckdb"
+    bronze_schema: str = "bronze"
+
+    def json_text(self, expression: str, field: str) -> str:
+        """A JSON (DuckDB) / VARIANT (Snowflake) field as text."""
+        if self.name == "snowflake":
+            return f"{expression}:{field}::VARCHAR"
+        return f"{expression} ->> '{field}'"
+
+    def count_if(self, condition: str) -> str:
+        """The number of rows of a group where ``condition`` holds."""
+        return f"COUNT_IF({condition})" if self.name == "snowflake" else f"count(*) FILTER (WHERE {condition})"
+
+    def value_at_max(self, value: str, order: str) -> str:
+        """``value`` of the row of a group with the largest ``order``."""
+        return f"MAX_BY({value}, {order})" if self.name == "snowflake" else f"arg_max({value}, {order})"
+
+
+DUCKDB = Dialect()
+
+
+def tracked_changes_sql(spec: TableSpec, dialect: Dialect = DUCKDB) -> str:
+    """
+    Per key, the tracked changes in bronze (consecutive distinct tracked states in commit order).
 
     Same rules as the staging models: tombstones and truncates ignored; a delete's state is its
     before-image with the delete flag; events ordered by (source LSN, Kafka offset), so duplicates from
     at-least-once delivery change nothing.
     """
     image = "CASE WHEN op = 'd' THEN before_json ELSE after_json END"
-    parts = ", ".join(f"coalesce(image ->> '{column}', '~null~')" for column in spec.tracked)
+    parts = ", ".join(f"coalesce({dialect.json_text('image', column)}, '~null~')" for column in spec.tracked)
     return f"""
         WITH events AS (
             SELECT {image} AS image, op, source_lsn, kafka_offset
-            FROM bronze.{spec.table}
+            FROM {dialect.bronze_schema}.{spec.table}
             WHERE NOT is_tombstone AND op IN ('c', 'u', 'd', 'r')
         ),
         states AS (
             SELECT
-                CAST(image ->> '{spec.key}' AS BIGINT) AS key,
+                CAST({dialect.json_text("image", spec.key)} AS BIGINT) AS key,
                 md5(concat_ws('|', {parts}, CAST(op = 'd' AS VARCHAR))) AS state,
                 source_lsn,
                 kafka_offset
@@ -65,74 +100,86 @@ def tracked_changes_sql(spec: TableSpec) -> str:
             SELECT key, state, lag(state) OVER (PARTITION BY key ORDER BY source_lsn, kafka_offset) AS previous
             FROM states
         )
-        SELECT key, count(*) FILTER (WHERE previous IS NULL OR previous <> state) AS changes
+        SELECT key, {dialect.count_if("previous IS NULL OR previous <> state")} AS changes
         FROM flagged
         GROUP BY key
     """
 
 
-def deletes_sql(spec: TableSpec) -> str:
-    """DuckDB SQL: per key, the commit time (epoch ms) of its newest delete event in bronze."""
+def deletes_sql(spec: TableSpec, dialect: Dialect = DUCKDB) -> str:
+    """Per key, the commit time (epoch ms) of its newest delete event in bronze."""
     return f"""
-        SELECT CAST(before_json ->> '{spec.key}' AS BIGINT) AS key, max(source_ts_ms) AS deleted_ms
-        FROM bronze.{spec.table}
+        SELECT CAST({dialect.json_text("before_json", spec.key)} AS BIGINT) AS key, max(source_ts_ms) AS deleted_ms
+        FROM {dialect.bronze_schema}.{spec.table}
         WHERE op = 'd' AND NOT is_tombstone
         GROUP BY 1
     """
 
 
-class DuckDBGoldReader:
+class WarehouseGoldReader:
     """
-    Gold of the embedded DuckDB warehouse, through :class:`~banking_cdc.hooks.duckdb.DuckDBHook`.
+    Gold of the warehouse the switch names (or ``backend``), read through the warehouse seam.
 
-    :param duckdb_conn_id: Airflow connection whose ``host`` is the database file.
+    :param backend: ``duckdb`` or ``snowflake``; ``None`` follows the warehouse switch.
+    :param duckdb_conn_id: Airflow connection whose ``host`` is the DuckDB database file.
+    :param snowflake_conn_id: Airflow connection to Snowflake.
     """
 
-    backend = "duckdb"
+    def __init__(
+        self,
+        backend: str | None = None,
+        duckdb_conn_id: str = DUCKDB_CONN_ID,
+        snowflake_conn_id: str = SNOWFLAKE_CONN_ID,
+    ) -> None:
+        from banking_cdc.warehouse.switch import warehouse_backend
 
-    def __init__(self, duckdb_conn_id: str = "duckdb_default") -> None:
+        self.backend: str = warehouse_backend(backend)
         self.duckdb_conn_id = duckdb_conn_id
+        self.snowflake_conn_id = snowflake_conn_id
 
     def read(self) -> GoldSnapshot:
-        import duckdb
+        from banking_cdc.warehouse.switch import open_warehouse
 
-        from banking_cdc.hooks.duckdb import DuckDBHook
+        if self.backend == "duckdb":
+            from banking_cdc.hooks.duckdb import DuckDBHook
 
-        hook = DuckDBHook(duckdb_conn_id=self.duckdb_conn_id)
-        path = hook.database_path
-        if not path.exists():
-            raise ReconcileSourceError(f"DuckDB warehouse {path} (connection {self.duckdb_conn_id!r}) does not exist")
+            path = DuckDBHook(duckdb_conn_id=self.duckdb_conn_id).database_path
+            if not path.exists():
+                raise ReconcileSourceError(
+                    f"DuckDB warehouse {path} (connection {self.duckdb_conn_id!r}) does not exist"
+                )
         try:
-            conn = hook.get_conn(read_only=True)
-        except duckdb.Error as exc:
+            warehouse = open_warehouse(
+                self.backend, read_only=True, duckdb_conn_id=self.duckdb_conn_id,
+                snowflake_conn_id=self.snowflake_conn_id,
+            )  # fmt: skip
+        except Exception as exc:
             raise ReconcileSourceError(
-                f"cannot open DuckDB warehouse {path} read-only: {exc} (another process holds it? tasks that open "
-                "it share the pool duckdb_writer)"
+                f"cannot open the {self.backend} warehouse read-only: {exc} (DuckDB: another process holds it? "
+                "tasks that open it share the pool duckdb_writer)"
             ) from exc
-        try:
-            return read_duckdb_gold(conn, path=str(path))
-        finally:
-            conn.close()
+        with warehouse:
+            return read_gold(warehouse)
 
 
-def read_duckdb_gold(conn: Any, path: str = "DuckDB") -> GoldSnapshot:
+def read_gold(warehouse: Warehouse) -> GoldSnapshot:
     """
-    Read gold from an open DuckDB connection.
+    Read gold from an open warehouse (read-only is enough).
 
-    :param conn: A ``duckdb`` connection (read-only is enough).
-    :param path: Where the database lives, for error messages.
+    :param warehouse: The warehouse, behind the seam; its dialect picks the SQL spellings.
     """
-    import duckdb
+    from banking_cdc.warehouse.base import MissingRelationError
+
+    dialect = Dialect(warehouse.dialect, warehouse.bronze_relation("x").rsplit(".", 1)[0])
 
     def rows(sql: str) -> list[dict[str, Any]]:
         try:
-            cursor = conn.execute(sql)
-        except duckdb.CatalogException as exc:
+            records = warehouse.query_records(sql)
+        except MissingRelationError as exc:
             raise ReconcileSourceError(
-                f"{path}: {str(exc).splitlines()[0]} (has banking_dbt built gold? run banking_dbt_transform)"
+                f"{warehouse.backend}: {exc} (has banking_dbt built gold? run banking_dbt_transform)"
             ) from exc
-        names = [d[0] for d in cursor.description]
-        return [{n: normalise(v) for n, v in zip(names, row, strict=True)} for row in cursor.fetchall()]
+        return [{name: normalise(value) for name, value in record.items()} for record in records]
 
     tables: dict[str, GoldTable] = {}
     for spec in TABLES:
@@ -142,15 +189,16 @@ def read_duckdb_gold(conn: Any, path: str = "DuckDB") -> GoldSnapshot:
             for row in rows(f"SELECT {spec.key} AS key, {columns} FROM gold.{spec.gold_table} WHERE is_current"):
                 table.current.setdefault(row.pop("key"), []).append(row)
             for row in rows(
-                f"SELECT {spec.key} AS key, count(*) AS versions, count(*) FILTER (WHERE is_current) AS current_rows, "
-                f"arg_max(is_deleted, valid_from) AS last_is_deleted FROM gold.{spec.gold_table} GROUP BY 1"
+                f"SELECT {spec.key} AS key, count(*) AS versions, {dialect.count_if('is_current')} AS current_rows, "
+                f"{dialect.value_at_max('is_deleted', 'valid_from')} AS last_is_deleted "
+                f"FROM gold.{spec.gold_table} GROUP BY 1"
             ):
                 table.versions[row["key"]] = KeyVersions(
                     versions=row["versions"], current_rows=row["current_rows"], last_is_deleted=row["last_is_deleted"]
                 )
                 if not row["current_rows"]:
                     table.closed.add(row["key"])
-            for row in rows(tracked_changes_sql(spec)):
+            for row in rows(tracked_changes_sql(spec, dialect)):
                 table.tracked_changes[row["key"]] = row["changes"]
         else:
             for row in rows(f"SELECT {spec.key} AS key, is_deleted, {columns} FROM gold.{spec.gold_table}"):
@@ -159,7 +207,7 @@ def read_duckdb_gold(conn: Any, path: str = "DuckDB") -> GoldSnapshot:
                     table.closed.add(key)
                 else:
                     table.current.setdefault(key, []).append(row)
-        for row in rows(deletes_sql(spec)):
+        for row in rows(deletes_sql(spec, dialect)):
             table.deleted_at[row["key"]] = datetime.fromtimestamp(row["deleted_ms"] / 1000, tz=UTC)
         tables[spec.table] = table
     balances = {
@@ -179,25 +227,20 @@ def read_duckdb_gold(conn: Any, path: str = "DuckDB") -> GoldSnapshot:
     return GoldSnapshot(tables=tables, balances=balances, activity=activity)
 
 
-#: why a Snowflake warehouse cannot be reconciled yet
-SNOWFLAKE_UNSUPPORTED = (
-    "reconciliation of a Snowflake warehouse is not supported yet (warehouse_backend='snowflake'); only DuckDB has "
-    "a gold reader (banking_cdc.reconcile.gold: add a GoldReader with Snowflake's JSON paths and MD5)"
-)
-
-
 def gold_reader(
-    backend: str, duckdb_conn_id: str = "duckdb_default", snowflake_conn_id: str = "snowflake_default"
+    backend: str, duckdb_conn_id: str = DUCKDB_CONN_ID, snowflake_conn_id: str = SNOWFLAKE_CONN_ID
 ) -> GoldReader:
     """
-    The gold reader of a warehouse backend.
+    The gold reader of a warehouse backend (both read through the warehouse seam).
 
     :param backend: ``duckdb`` or ``snowflake`` (see :func:`banking_cdc.warehouse.switch.warehouse_backend`).
     :param duckdb_conn_id: Connection of the DuckDB warehouse.
-    :param snowflake_conn_id: Connection of the Snowflake warehouse (for its reader, not written yet).
+    :param snowflake_conn_id: Connection of the Snowflake warehouse.
+    :raises ReconcileUnsupportedError: naming an unknown backend.
     """
-    if backend == "duckdb":
-        return DuckDBGoldReader(duckdb_conn_id)
-    if backend == "snowflake":  # fail before anything is read
-        raise ReconcileUnsupportedError(SNOWFLAKE_UNSUPPORTED)
-    raise ReconcileUnsupportedError(f"unknown warehouse backend {backend!r}")
+    from banking_cdc.warehouse.switch import WarehouseConfigError
+
+    try:
+        return WarehouseGoldReader(backend, duckdb_conn_id=duckdb_conn_id, snowflake_conn_id=snowflake_conn_id)
+    except WarehouseConfigError as exc:
+        raise ReconcileUnsupportedError(f"unknown warehouse backend {backend!r}: {exc}") from exc

@@ -1,8 +1,8 @@
-"""Replay landing files of a time range into DuckDB bronze, without Kafka.
+"""Replay landing files of a time range into bronze (DuckDB or Snowflake), without Kafka.
 
 The landing zone is the long-term copy of every change event (Kafka keeps 7 days). A replay selects the
 landing files that landed (object ``LastModified``) in ``[start, end)``, optionally only some tables' topics,
-and loads them with the bronze loader in replay mode (:class:`S3ToDuckDBBronzeOperator` ``replay=True``):
+and loads them with the bronze loader in replay mode (the warehouse seam's ``replay``):
 every file goes through the anti-join on bronze's Kafka coordinates whether or not the ledger holds it, so
 
 - rows bronze lost (a bronze table dropped, bronze restored from an older backup, ledger rows deleted) come
@@ -28,7 +28,7 @@ from airflow.sdk import Context
 
 from banking_cdc.capture.config import CaptureConfig
 from banking_cdc.settings import DEFAULT_LANDING_BUCKET, LANDING_PREFIX
-from banking_cdc.transfers.s3_to_duckdb import S3ToDuckDBBronzeOperator
+from banking_cdc.transfers.s3_to_warehouse import S3ToWarehouseBronzeOperator
 from banking_cdc.warehouse.bronze import BronzeError
 
 
@@ -95,9 +95,11 @@ def landing_keys_between(
     return keys
 
 
-class LandingReplayOperator(S3ToDuckDBBronzeOperator):
+class LandingReplayOperator(S3ToWarehouseBronzeOperator):
     """
-    Reload the landing files of a time range into DuckDB bronze, exactly once per Kafka coordinate.
+    Reload the landing files of a time range into bronze, exactly once per Kafka coordinate, on the warehouse
+    the switch names (DuckDB: an anti-join per file; Snowflake: ``COPY ... FORCE = TRUE`` into a temporary twin
+    of the bronze table, then an anti-join insert).
 
     :param start: First landing time (inclusive), ISO 8601; naive means UTC.
     :param end: End of the range (exclusive), ISO 8601; naive means UTC.
@@ -105,15 +107,17 @@ class LandingReplayOperator(S3ToDuckDBBronzeOperator):
     :param bucket_name: Landing bucket.
     :param aws_conn_id: Airflow connection to the object store.
     :param duckdb_conn_id: Airflow connection of the DuckDB warehouse.
+    :param snowflake_conn_id: Airflow connection to Snowflake.
     :param landing_prefix: Key prefix of landing files.
     :param capture_config_path: Capture configuration file; ``None`` uses the packaged one.
     """
 
-    template_fields: Sequence[str] = (*S3ToDuckDBBronzeOperator.template_fields, "start", "end", "tables")
+    template_fields: Sequence[str] = (*S3ToWarehouseBronzeOperator.template_fields, "start", "end", "tables")
     ui_color = "#ffe0b2"
+    replay_mode = True
 
     def __init__(self, *, start: Any, end: Any, tables: Any = None, **kwargs: Any) -> None:
-        kwargs.update(replay=True, sweep=False)
+        kwargs.update(sweep=False)
         super().__init__(**kwargs)
         self.start = start
         self.end = end

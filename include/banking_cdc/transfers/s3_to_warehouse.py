@@ -130,6 +130,7 @@ class S3ToWarehouseBronzeOperator(BaseOperator):
             return SnowflakeWarehouse(
                 self.get_hook().get_conn(), schema=self.schema, stage=self.stage, file_format=self.file_format,
                 stage_prefix=prefix, max_files_per_copy=self.max_files_per_copy, source_file=self.copy_source_file,
+                replay=self.replay_mode,
             )  # fmt: skip
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 

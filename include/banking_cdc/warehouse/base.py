@@ -196,6 +196,16 @@ class Warehouse(ABC):
         """A read-only query in the warehouse's own dialect, ``?`` placeholders; rows as tuples."""
 
     @abstractmethod
+    def query_records(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Like :meth:`query`, each row as a dict keyed by its lower-case column names."""
+
+    #: the warehouse's SQL dialect (``duckdb`` or ``snowflake``), for callers writing SQL of their own
+    @property
+    def dialect(self) -> str:
+        """The SQL dialect of :meth:`query` (the backend's name)."""
+        return self.backend
+
+    @abstractmethod
     def close(self) -> None:
         """Release the connection."""
 

@@ -332,5 +332,15 @@ class DuckDBWarehouse(Warehouse):
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return [tuple(row) for row in self.conn.execute(sql, list(params)).fetchall()]
 
+    def query_records(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        import duckdb
+
+        try:
+            cursor = self.conn.execute(sql, list(params))
+        except duckdb.CatalogException as exc:
+            raise MissingRelationError(str(exc).splitlines()[0]) from exc
+        names = [str(d[0]).lower() for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
     def close(self) -> None:
         self.conn.close()

@@ -42,8 +42,10 @@ from banking_cdc.warehouse.snowflake_copy import (
     check_copy_results,
     copy_into_sql,
     ledger_lookup_sql,
+    match_reported_file,
     merge_ledger,
     parse_copy_result,
+    replay_statements,
 )
 
 if TYPE_CHECKING:
@@ -66,6 +68,10 @@ class SnowflakeWarehouse(Warehouse):
     :param source_file: Expression of the ``source_file`` column (``METADATA$FILENAME``; the emulator test
         replaces it: fakesnow lacks METADATA$ columns).
     :param setup_names: Names the setup SQL is rendered with (:meth:`setup`); default: the schema's database.
+    :param replay: Replay mode (the landing replay): load files even when the ledger holds them: each batch is
+        copied with ``FORCE = TRUE`` into a temporary twin of the bronze table, and only rows whose Kafka
+        coordinates bronze does not hold are inserted (rows bronze lost come back exactly once); a missing
+        ledger row is written, an existing one kept.
     """
 
     backend = "snowflake"
@@ -81,9 +87,11 @@ class SnowflakeWarehouse(Warehouse):
         max_files_per_copy: int = MAX_FILES_PER_COPY,
         source_file: str = COPY_SOURCE_FILE,
         setup_names: SnowflakeSetup | None = None,
+        replay: bool = False,
     ) -> None:
         self.conn = conn
         self.setup_names = setup_names
+        self.replay = replay
         self.conn.autocommit(False)
         self.schema = schema
         self.stage = stage or f"{schema}.LANDING_STAGE"
@@ -126,12 +134,15 @@ class SnowflakeWarehouse(Warehouse):
         report = LoadReport(backend=self.backend)
         grouped = files_by_table(capture, files)
         keys = [f.key for group in grouped.values() for f in group]
-        in_ledger = self.ledger_loaded(keys) if keys else set()
+        in_ledger = self.ledger_loaded(keys) if keys and not self.replay else set()
         for table, group in grouped.items():
             todo = [f for f in group if f.key not in in_ledger]
             report.skipped += [f.key for f in group if f.key in in_ledger]
             for batch in batches(todo, self.max_files_per_copy):
-                self._load_batch(table, batch, report)
+                if self.replay:
+                    self._replay_batch(table, batch, report)
+                else:
+                    self._load_batch(table, batch, report)
         report.bronze_rows = self.bronze_rows(capture.source.tables)
         return report
 
@@ -165,6 +176,49 @@ class SnowflakeWarehouse(Warehouse):
             qualified, len(files), len(outcome.loaded), sum(r.rows_loaded for r in outcome.loaded.values()),
             len(already),
         )  # fmt: skip
+
+    def _replay_batch(self, table: str, files: Sequence[LandingFile], report: LoadReport) -> None:
+        """Copy ``files`` into a temporary twin (FORCE), insert the rows bronze lacks, record missing ledger rows."""
+        statements = replay_statements(table, schema=self.schema)
+        by_path = {self.stage_path(f.key): f for f in files}
+        copy = copy_into_sql(
+            table, list(by_path), schema=self.schema, stage=self.stage, file_format=self.file_format,
+            source_file=self.source_file, force=True,
+        )  # fmt: skip
+        # the same COPY, into the temporary twin instead of the bronze table
+        sql = copy.replace(f"COPY INTO {self.schema}.{table.upper()} (", f"COPY INTO {statements['twin']} (", 1)
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute(statements["use"])
+                cur.execute(statements["create"])
+                cur.execute(sql)
+                outcome = check_copy_results(
+                    statements["twin"], list(by_path), parse_copy_result(cur.description, cur.fetchall())
+                )
+                cur.execute(statements["count"])
+                new_by_path: dict[str, int] = {}
+                for name, count in cur.fetchall():
+                    path = match_reported_file(str(name), by_path)
+                    if path is not None:
+                        new_by_path[path] = new_by_path.get(path, 0) + _int(count)
+                cur.execute(statements["insert"])
+                entries = []
+                for path, result in outcome.loaded.items():
+                    landing = by_path[path]
+                    added = new_by_path.get(path, 0)
+                    entries.append(LedgerEntry(landing, table, result.rows_parsed, added, result.as_json()))
+                    report.loaded.append(
+                        {"key": landing.key, "table": table, "rows_in_file": result.rows_parsed,
+                         "rows_loaded": added, "already_loaded": False}
+                    )  # fmt: skip
+                merge_ledger(cur, entries, schema=self.schema)
+                cur.execute(statements["drop"])
+            self.conn.commit()
+        except BaseException:
+            with suppress(Exception):
+                self.conn.rollback()
+            raise
+        report.statements += 1
 
     def _copy_and_record(
         self, table: str, qualified: str, sql: str, by_path: Mapping[str, LandingFile]
@@ -274,6 +328,19 @@ class SnowflakeWarehouse(Warehouse):
         with self.conn.cursor() as cur:
             cur.execute(sql.replace("?", "%s"), list(params))
             rows = [tuple(row) for row in cur.fetchall()]
+        self.conn.commit()
+        return rows
+
+    def query_records(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        with self.conn.cursor() as cur:
+            try:
+                cur.execute(sql.replace("?", "%s"), list(params))
+            except Exception as exc:
+                if "does not exist" in str(exc).lower():
+                    raise MissingRelationError(str(exc).splitlines()[0]) from exc
+                raise
+            names = [str(d[0]).lower() for d in cur.description]
+            rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
         self.conn.commit()
         return rows
 

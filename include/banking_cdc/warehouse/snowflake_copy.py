@@ -72,6 +72,7 @@ def copy_into_sql(
     stage: str | None = None,
     file_format: str | None = None,
     source_file: str = COPY_SOURCE_FILE,
+    force: bool = False,
 ) -> str:
     """
     Render the COPY INTO statement that loads ``files`` into one bronze table.
@@ -82,6 +83,8 @@ def copy_into_sql(
     :param stage: Stage (default ``<schema>.LANDING_STAGE``).
     :param file_format: Named file format (default ``<schema>.LANDING_PARQUET``).
     :param source_file: Expression of the ``source_file`` column; only the emulator test changes it.
+    :param force: ``FORCE = TRUE``: load files Snowflake's load metadata lists as loaded (the replay, into a
+        temporary table only).
     """
     if not files:
         raise BronzeError(f"COPY INTO {schema}.{table.upper()}: no file to load")
@@ -98,8 +101,33 @@ def copy_into_sql(
         f"FROM (\n    SELECT\n{select}\n    FROM @{stage}\n)\n"
         f"FILES = ({', '.join(sql_string(f) for f in files)})\n"
         f"FILE_FORMAT = (FORMAT_NAME = {sql_string(file_format)})\n"
-        "ON_ERROR = ABORT_STATEMENT"
+        "ON_ERROR = ABORT_STATEMENT" + ("\nFORCE = TRUE" if force else "")
     )
+
+
+def replay_statements(table: str, *, schema: str = BRONZE_SCHEMA.upper()) -> dict[str, str]:
+    """
+    The statements of a replay around its COPY: a temporary twin of the bronze table, the rows it adds per
+    file (those whose Kafka coordinates bronze does not hold), the anti-join insert, and the drop.
+
+    :param table: Bronze table (unqualified).
+    :param schema: Qualified bronze schema.
+    """
+    # a temporary table lives in the session's current schema (named unqualified; dropped with the session)
+    target, twin = f"{schema}.{table.upper()}", f"{table.upper()}__REPLAY"
+    new_rows = (
+        f"FROM {twin} AS r WHERE NOT EXISTS (SELECT 1 FROM {target} AS b WHERE b.KAFKA_TOPIC = r.KAFKA_TOPIC "
+        "AND b.KAFKA_PARTITION = r.KAFKA_PARTITION AND b.KAFKA_OFFSET = r.KAFKA_OFFSET)"
+    )
+    columns = ", ".join(copy_columns())
+    return {
+        "twin": twin,
+        "use": f"USE SCHEMA {schema}",
+        "create": f"CREATE OR REPLACE TEMPORARY TABLE {twin} LIKE {target}",
+        "count": f"SELECT r.SOURCE_FILE, COUNT(*) {new_rows} GROUP BY r.SOURCE_FILE",
+        "insert": f"INSERT INTO {target} ({columns}) SELECT {', '.join('r.' + c for c in copy_columns())} {new_rows}",
+        "drop": f"DROP TABLE IF EXISTS {twin}",
+    }
 
 
 def batches(items: Sequence[Any], size: int = MAX_FILES_PER_COPY) -> list[list[Any]]:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from banking_cdc.monitoring.store import MetricsStore
-from banking_cdc.operators.monitoring import CollectPipelineMetricsOperator
+from banking_cdc.operators.monitoring import ConnectorStateOperator
 from tests.integration.monitoring.conftest import new_run_id, recorded, set_connector
 
 pytestmark = pytest.mark.integration
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 
 def observe_connect(store: MetricsStore) -> tuple[dict[str, Any], str]:
     run_id = new_run_id()
-    result = CollectPipelineMetricsOperator(task_id="connector_state", family="connect").execute(
+    result = ConnectorStateOperator(task_id="connector_state").execute(
         {"run_id": run_id}  # type: ignore[arg-type]
     )
     return result, run_id
@@ -56,9 +56,9 @@ def test_unreachable_connect_is_recorded_not_raised(store: MetricsStore, monkeyp
         "AIRFLOW_CONN_KAFKA_CONNECT_CLOSED", '{"conn_type": "kafka_connect", "host": "127.0.0.1", "port": 9}'
     )
     run_id = new_run_id()
-    result = CollectPipelineMetricsOperator(
-        task_id="connector_state", family="connect", kafka_connect_conn_id="kafka_connect_closed"
-    ).execute({"run_id": run_id})  # type: ignore[arg-type]
+    result = ConnectorStateOperator(task_id="connector_state", kafka_connect_conn_id="kafka_connect_closed").execute(
+        {"run_id": run_id}
+    )  # type: ignore[arg-type]
     (row,) = recorded(store, run_id, "connect.connector_state").values()
     assert (row.value, row.status, row.breached) == (0.0, "UNREACHABLE", True)
     assert result["breaches"] == [f"connect.connector_state {row.subject}: UNREACHABLE"]

@@ -9,7 +9,7 @@ from banking_cdc.monitoring.collectors import collect_replication_slots
 from banking_cdc.monitoring.config import MonitoringConfig, Threshold
 from banking_cdc.monitoring.observe import observe
 from banking_cdc.monitoring.store import MetricRow, MetricsStore
-from banking_cdc.operators.monitoring import CollectPipelineMetricsOperator
+from banking_cdc.operators.monitoring import ReplicationSlotOperator
 from tests.integration.monitoring.conftest import SLOT, new_run_id, recorded, set_connector, wait_until
 from tests.source_changes import change_every_table
 
@@ -36,7 +36,7 @@ def observe_slot(store: MetricsStore) -> tuple[int, dict[str, MetricRow], int]:
     """Observe through the DAG's operator, between two direct reads of the slot."""
     before, _ = retained_now()
     run_id = new_run_id()
-    CollectPipelineMetricsOperator(task_id="replication_slot", family="postgres").execute({"run_id": run_id})  # type: ignore[arg-type]
+    ReplicationSlotOperator(task_id="replication_slot").execute({"run_id": run_id})  # type: ignore[arg-type]
     after, _ = retained_now()
     rows = {
         metric: recorded(store, run_id, metric)[SLOT]

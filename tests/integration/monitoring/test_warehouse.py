@@ -15,7 +15,7 @@ from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from banking_cdc.capture.config import CaptureConfig
 from banking_cdc.monitoring.metrics import GOLD_MODELS
 from banking_cdc.monitoring.store import MetricsStore
-from banking_cdc.operators.monitoring import CollectPipelineMetricsOperator
+from banking_cdc.operators.monitoring import WarehouseMetricsOperator
 from banking_cdc.stage.landing import object_key
 from banking_cdc.warehouse.duckdb import ensure_duckdb_bronze
 from tests.integration.monitoring.conftest import new_run_id, recorded
@@ -46,12 +46,10 @@ def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return database
 
 
-def operator(tmp_path: Path, prefix: str) -> CollectPipelineMetricsOperator:
+def operator(tmp_path: Path, prefix: str) -> WarehouseMetricsOperator:
     config = tmp_path / "monitoring.yaml"
     config.write_text(f"landing: {{prefix: {prefix}}}\nthresholds: {{landing.unloaded_files: 1}}\n")
-    return CollectPipelineMetricsOperator(
-        task_id="warehouse", family="warehouse", config_path=str(config), warehouse_backend="duckdb"
-    )
+    return WarehouseMetricsOperator(task_id="warehouse", config_path=str(config), warehouse_backend="duckdb")
 
 
 def add_ledger_row(database: Path, key: str, rows: int, loaded_at: datetime) -> None:

@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -186,3 +187,99 @@ def test_second_compile_takes_the_incremental_branch(built: dict[str, Any]) -> N
         sql = built["second"][model].lower()
         assert "union all" in sql and "max(_loaded_at)" in sql, model
     assert "max(_built_at)" in built["second"]["fct_transactions.sql"].lower()
+
+
+def test_reconciliation_reads_the_same_gold_on_snowflake_as_on_duckdb(
+    built: dict[str, Any], fixture: BronzeFixture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The gold reader through the warehouse seam: Snowflake SQL on the emulator, DuckDB SQL on the same fixture."""
+    import json
+
+    import snowflake.connector
+
+    from banking_cdc.reconcile.gold import read_gold
+    from banking_cdc.warehouse.duckdb import DuckDBWarehouse
+    from banking_cdc.warehouse.snowflake import SnowflakeWarehouse
+    from tests.dbt.bronze_fixture import load_bronze
+    from tests.dbt.test_dbt_build import dbt as dbt_duckdb
+
+    database = tmp_path / "warehouse.duckdb"
+    load_bronze(database, fixture, parts=(0.0, 1.0))
+    dbt_duckdb(database, tmp_path / "target", "build", "--exclude", "test_type:unit")
+    monkeypatch.setenv("AIRFLOW_CONN_DUCKDB_RECONCILE", json.dumps({"conn_type": "duckdb", "host": str(database)}))
+    # (dbt-duckdb keeps its own handle on the file open in this process: open it with the same configuration)
+    with DuckDBWarehouse("duckdb_reconcile") as duck:
+        on_duckdb = read_gold(duck)
+
+    conn = snowflake.connector.connect(
+        user="emulator", password="emulator", account="fakesnow", host="127.0.0.1", port=built["port"],
+        protocol="http", network_timeout=60, database="BANKING",
+    )  # fmt: skip
+    _cast_emulator_doubles_back(conn)
+    with SnowflakeWarehouse(conn, schema="BANKING.BRONZE") as snow:
+        on_snowflake = read_gold(snow)
+        _restore_emulator_nulls(snow, on_snowflake)
+
+    for table, gold in on_duckdb.tables.items():
+        other = on_snowflake.tables[table]
+        assert gold.current, f"{table}: the fixture builds current rows"
+        differing = {
+            (key, column): (row[column], other_row.get(column))
+            for key, rows in gold.current.items()
+            for row, other_row in zip(rows, other.current.get(key, [{}]), strict=False)
+            for column in row
+            if row[column] != other_row.get(column)
+        }
+        assert other.current == gold.current, f"{table}: (key, column): (duckdb, snowflake) {differing}"
+        assert other.versions == gold.versions and other.closed == gold.closed, table
+        assert other.tracked_changes == gold.tracked_changes and other.deleted_at == gold.deleted_at, table
+    assert on_snowflake.balances == on_duckdb.balances and on_snowflake.activity == on_duckdb.activity
+
+
+def _cast_emulator_doubles_back(conn: Any) -> None:
+    """
+    The emulator stores SUM results of gold models as DOUBLE, where Snowflake keeps NUMBER (see the balance check
+    above); the reader rightly refuses floats for money and counts. Rebuild those gold tables with the columns as
+    NUMBER(38, 2) (Python compares 68 and Decimal("68.00") equal), which is what Snowflake itself holds.
+    """
+    with conn.cursor() as cur:
+        columns = cur.execute(
+            "SELECT table_name, column_name, data_type FROM BANKING.INFORMATION_SCHEMA.COLUMNS "
+            "WHERE table_schema = 'GOLD' ORDER BY table_name, ordinal_position"
+        ).fetchall()
+        tables: dict[str, list[tuple[str, str]]] = {}
+        for table, column, data_type in columns:
+            tables.setdefault(table, []).append((column, str(data_type).upper()))
+        for table, typed in tables.items():
+            if not any(kind in ("FLOAT", "DOUBLE", "REAL") for _, kind in typed):
+                continue
+            select = ", ".join(
+                f"{column}::NUMBER(38, 2) AS {column}" if kind in ("FLOAT", "DOUBLE", "REAL") else column
+                for column, kind in typed
+            )
+            cur.execute(f"CREATE TABLE BANKING.GOLD.{table}__EXACT AS SELECT {select} FROM BANKING.GOLD.{table}")
+            cur.execute(f"DROP TABLE BANKING.GOLD.{table}")
+            cur.execute(f"ALTER TABLE BANKING.GOLD.{table}__EXACT RENAME TO BANKING.GOLD.{table}")
+
+
+def _restore_emulator_nulls(warehouse: Any, snapshot: Any) -> None:
+    """
+    The emulator's server sends a NULL TIMESTAMP_TZ as the epoch. For every compared column of every gold table,
+    the cells SQL says are NULL must have arrived as NULL or as the epoch (checked), and are set back to NULL;
+    an epoch anywhere else fails.
+    """
+    from banking_cdc.reconcile.spec import TABLES
+
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    for spec in TABLES:
+        current = snapshot.tables[spec.table].current
+        where = "WHERE is_current" if spec.is_dimension else ""
+        flags = ", ".join(f"{column} IS NULL AS {column}" for column in spec.compared)
+        for record in warehouse.query_records(f"SELECT {spec.key} AS key, {flags} FROM gold.{spec.gold_table} {where}"):
+            for row in current.get(record["key"], []):
+                for column in spec.compared:
+                    if record[column]:
+                        assert row[column] in (None, epoch), (spec.table, record["key"], column, row[column])
+                        row[column] = None
+        stray = [(key, c) for key, rows in current.items() for row in rows for c in row if row[c] == epoch]
+        assert not stray, f"{spec.table}: the epoch where SQL has a value {stray}"

@@ -1,4 +1,4 @@
-"""Monitoring operators without services: the verdict, the family check, the e-mail notifier."""
+"""Monitoring operators without services: the verdict, one collector per behaviour, the e-mail notifier."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ import pytest
 
 from banking_cdc.operators.monitoring import (
     ALERT_BODY,
-    CollectPipelineMetricsOperator,
+    ConnectorStateOperator,
+    ConsumerLagOperator,
     MonitoringAlertError,
     MonitoringVerdictOperator,
+    ReplicationSlotOperator,
+    WarehouseMetricsOperator,
     breach_email_notifier,
 )
 
@@ -43,9 +46,14 @@ def test_verdict_fails_listing_breaches_and_silent_collectors() -> None:
     )
 
 
-def test_unknown_family_is_refused() -> None:
-    with pytest.raises(ValueError, match="family must be one of kafka, postgres, connect, warehouse"):
-        CollectPipelineMetricsOperator(task_id="x", family="redis")
+def test_each_collector_takes_only_the_arguments_of_its_behaviour() -> None:
+    with pytest.raises(TypeError, match="kafka_config_id"):
+        ReplicationSlotOperator(task_id="x", kafka_config_id="kafka_default")  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="bucket_name"):
+        ConnectorStateOperator(task_id="x", bucket_name="b")  # type: ignore[call-arg]
+    families = [cls.family for cls in (ConsumerLagOperator, ReplicationSlotOperator, ConnectorStateOperator,
+                                       WarehouseMetricsOperator)]  # fmt: skip
+    assert families == ["kafka", "postgres", "connect", "warehouse"]
 
 
 def test_breach_email_goes_to_the_alert_recipients() -> None:
@@ -69,7 +77,7 @@ def test_kafka_collector_watches_the_configured_groups_plus_the_stage_group(monk
         return []
 
     monkeypatch.setattr(collectors, "collect_consumer_lag", fake)
-    op = CollectPipelineMetricsOperator(task_id="kafka_lag", family="kafka", group_ids=["bcdc-stage", "rebuild-1"])
+    op = ConsumerLagOperator(task_id="kafka_lag", group_ids=["bcdc-stage", "rebuild-1"])
     assert "group_ids" in op.template_fields
     op.collect(MonitoringConfig.load(), CaptureConfig.load(), datetime.now(UTC))
     assert seen == {

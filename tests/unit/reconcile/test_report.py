@@ -89,9 +89,29 @@ def test_cli_exits_2_on_usage_errors(fake_run: dict[str, Any], capsys: pytest.Ca
     assert cli.main(["--no-such-flag"]) == 2
 
 
-def test_snowflake_fails_clearly_as_not_supported_yet() -> None:
-    with pytest.raises(ReconcileUnsupportedError, match="Snowflake warehouse is not supported yet"):
-        gold_reader("snowflake")
+def test_both_warehouses_have_a_gold_reader_and_an_unknown_one_is_named() -> None:
+    from unittest import mock
+
+    with mock.patch("banking_cdc.warehouse.switch.open_warehouse") as opened:
+        assert gold_reader("snowflake").backend == "snowflake" and gold_reader("duckdb").backend == "duckdb"
+    opened.assert_not_called()  # nothing is read before read()
+    with pytest.raises(ReconcileUnsupportedError, match="unknown warehouse backend 'bigquery'"):
+        gold_reader("bigquery")
+
+
+def test_gold_sql_is_spelled_for_each_warehouse() -> None:
+    from banking_cdc.reconcile.gold import Dialect, deletes_sql, tracked_changes_sql
+    from banking_cdc.reconcile.spec import ACCOUNTS
+
+    snowflake = Dialect("snowflake", "BANK_DB.BRONZE")
+    sql = tracked_changes_sql(ACCOUNTS, snowflake)
+    assert "FROM BANK_DB.BRONZE.accounts" in sql and "CAST(image:account_id::VARCHAR AS BIGINT)" in sql
+    assert "COUNT_IF(previous IS NULL OR previous <> state)" in sql and "->>" not in sql
+    duck = tracked_changes_sql(ACCOUNTS)
+    assert "FROM bronze.accounts" in duck and "CAST(image ->> 'account_id' AS BIGINT)" in duck
+    assert "count(*) FILTER (WHERE previous IS NULL OR previous <> state)" in duck
+    assert "before_json:account_id::VARCHAR" in deletes_sql(ACCOUNTS, snowflake)
+    assert snowflake.value_at_max("is_deleted", "valid_from") == "MAX_BY(is_deleted, valid_from)"
 
 
 def test_operator_fails_without_retry_listing_the_failing_checks(monkeypatch: pytest.MonkeyPatch) -> None:

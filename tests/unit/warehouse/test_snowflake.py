@@ -686,3 +686,22 @@ def test_the_sweep_adds_unloaded_landing_files_from_a_paginated_listing(conn: Fa
     s3_hook.assert_called_once_with(aws_conn_id="landing_s3")
     assert [c.args[1:] for c in it.call_args_list] == [(BUCKET, prefix) for prefix in listing]
     assert loaded(manifest) == [named, listed] and manifest["files_skipped"] == 1
+
+
+def test_replay_statements_copy_into_a_temporary_twin_and_insert_only_missing_coordinates() -> None:
+    from banking_cdc.warehouse.snowflake_copy import replay_statements
+
+    statements = replay_statements("accounts", schema="BANK_DB.BRONZE")
+    assert statements["use"] == "USE SCHEMA BANK_DB.BRONZE"
+    assert statements["create"] == "CREATE OR REPLACE TEMPORARY TABLE ACCOUNTS__REPLAY LIKE BANK_DB.BRONZE.ACCOUNTS"
+    anti_join = (
+        "FROM ACCOUNTS__REPLAY AS r WHERE NOT EXISTS (SELECT 1 FROM BANK_DB.BRONZE.ACCOUNTS AS b WHERE "
+        "b.KAFKA_TOPIC = r.KAFKA_TOPIC AND b.KAFKA_PARTITION = r.KAFKA_PARTITION AND b.KAFKA_OFFSET = r.KAFKA_OFFSET)"
+    )
+    assert statements["count"] == f"SELECT r.SOURCE_FILE, COUNT(*) {anti_join} GROUP BY r.SOURCE_FILE"
+    assert statements["insert"].startswith("INSERT INTO BANK_DB.BRONZE.ACCOUNTS (KAFKA_TOPIC, ")
+    assert statements["insert"].endswith(anti_join)
+    assert statements["drop"] == "DROP TABLE IF EXISTS ACCOUNTS__REPLAY"
+    forced = copy_into_sql("accounts", ["raw/a.parquet"], force=True)
+    assert forced.endswith("ON_ERROR = ABORT_STATEMENT\nFORCE = TRUE")
+    assert not copy_into_sql("accounts", ["raw/a.parquet"]).endswith("FORCE = TRUE")
