@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from airflow.providers.postgres.hooks.postgres import PostgresHook
 
 
-def change_every_table() -> int:
-    """Insert a customer, an account and a deposit (one change event per topic); return the customer id."""
-    conn = PostgresHook(postgres_conn_id="postgres_source").get_conn()
+def change_every_table(conn: Any | None = None) -> int:
+    """
+    Insert a customer, an account and a deposit (one change event per topic); return the customer id.
+
+    What it leaves: a customer awaiting KYC with an active account whose only transaction is a pending deposit.
+
+    :param conn: An open DB-API connection to write through (committed, left open); by default the source
+        database of the ``postgres_source`` connection.
+    """
+    own = conn is None
+    if conn is None:
+        conn = PostgresHook(postgres_conn_id="postgres_source").get_conn()
     try:
         with conn.cursor() as cur:
             cur.execute(
@@ -31,7 +41,8 @@ def change_every_table() -> int:
             )
         conn.commit()
     finally:
-        conn.close()
+        if own:
+            conn.close()
     return int(customer_id)
 
 

@@ -44,6 +44,7 @@ def get_provider_info() -> dict[str, Any]:
                     "banking_cdc.operators.monitoring",
                     "banking_cdc.operators.reconcile",
                     "banking_cdc.operators.resync",
+                    "banking_cdc.operators.warehouse",
                 ],
             }
         ],

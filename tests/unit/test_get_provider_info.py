@@ -77,4 +77,3 @@ def test_every_airflow_class_module_of_the_package_is_registered() -> None:
     assert present == listed
     sensors = {m for e in info["sensors"] for m in e["python-modules"]}
     assert sensors == {"banking_cdc.operators.resync"}
-

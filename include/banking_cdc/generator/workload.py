@@ -1,10 +1,22 @@
 """The operational workload: one realistic banking operation per database transaction (events and steady modes).
 
-Each step advances the simulated clock, draws an operation by weight among those possible right now, and runs
-it in one database transaction: customers sign up, get a KYC decision, move, change e-mail or phone, change tier
-and (without accounts) are erased; accounts open, freeze, unfreeze and close (drained to zero first); money is
-deposited, withdrawn and transferred (some of it pending, later posted or cancelled), posted movements are
-reversed, cancelled ones deleted.
+Each step advances the simulated clock, draws an operation by weight among those possible right now (after the
+opening tour below), and runs it in one database transaction: customers sign up, get a KYC decision, move,
+change e-mail or phone, change tier and (without accounts) are erased; accounts open, freeze, unfreeze and close
+(drained to zero first); money is deposited, withdrawn and transferred (some of it pending, later posted or
+cancelled), posted movements are reversed, cancelled ones deleted.
+
+Every kind of operation occurs in every run of :data:`COVERING_BOUND` operations or more, whatever the database
+held before: a run opens with a tour. The tour draws a kind of operation not yet done in this run (by weight
+among them) and works toward it until it is done, then draws the next. Each step performs that operation on a
+target where it takes effect (a pending item that posts rather than being declined, an account without pending
+transactions to close) or, when none exists yet, the operation that creates one (a posted deposit before a
+reversal, a freeze before an unfreeze, a prospect before an erasure). Tour steps are regular operations; only
+their targets are steered. When another writer makes a tour step roll back (the model no longer matches the
+rows it chose), the next step is an ordinary drawn one and the tour draws its goal anew: it takes longer then,
+but never insists on a target another writer changed. Without the tour, which kinds a run of a few hundred
+operations performs would depend on the data already present, since that data is part of the seed and of what
+is possible.
 
 Balances are maintained by the generator: every posting locks its account rows (``SELECT ... FOR UPDATE`` in
 account-id order, so concurrent writers cannot deadlock on each other's order), re-checks them and updates
@@ -20,8 +32,10 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any, Final
 
 from banking_cdc.exceptions import BankingCdcError
@@ -44,7 +58,7 @@ from banking_cdc.generator.values import (
     iban_for,
     random_uuid,
 )
-from banking_cdc.generator.world import Account, Customer, Infeasible, Item, Leg, World
+from banking_cdc.generator.world import MAX_OPEN_ACCOUNTS, Account, Customer, Infeasible, Item, Leg, World
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +84,36 @@ OPERATION_WEIGHTS: Final[dict[str, float]] = {
     "account_unfreeze": 1,
     "account_close": 1,
 }
+#: the names the summary counts each operation under (``pending_decline``, a pending debit that no longer fits
+#: and is cancelled at posting time, is not a ``pending_post``)
+OPERATION_OUTCOMES: Final[dict[str, tuple[str, ...]]] = {
+    "deposit": ("deposit", "deposit_pending"),
+    "withdrawal": ("withdrawal", "withdrawal_pending"),
+    "transfer": ("transfer", "transfer_pending"),
+    "pending_post": ("pending_post",),
+    "pending_cancel": ("pending_cancel",),
+    "cancelled_delete": ("cancelled_delete",),
+    "reversal": ("reversal",),
+    "customer_signup": ("customer_signup",),
+    "customer_profile_update": (
+        "customer_address_change",
+        "customer_email_change",
+        "customer_phone_change",
+        "customer_postal_code_change",
+    ),
+    "customer_tier_change": ("customer_tier_change",),
+    "customer_kyc_change": ("customer_kyc_verified", "customer_kyc_rejected"),
+    "customer_erasure": ("customer_erasure",),
+    "account_open": ("account_open",),
+    "account_freeze": ("account_freeze",),
+    "account_unfreeze": ("account_unfreeze",),
+    "account_close": ("account_close",),
+}
+#: a run of this many operations performs every operation of :data:`OPERATION_WEIGHTS`, whatever the database
+#: held before: the opening tour works toward one kind at a time, and reaches it in at most 6 steps from any
+#: state (the longest chains, e.g. a transfer from an empty bank: sign-up, KYC decision, account opening,
+#: deposit, a second account opening, transfer). Other writers that make tour steps roll back lengthen it.
+COVERING_BOUND: Final = 6 * len(OPERATION_WEIGHTS)
 #: share of new money movements that start pending (card authorisations, incoming cheques, scheduled transfers)
 PENDING_SHARE: Final = {"deposit": 0.15, "withdrawal": 0.30, "transfer": 0.20}
 #: share of sign-ups that are prospects: they never complete KYC nor open an account
@@ -96,6 +140,17 @@ class Declined(Exception):  # a control-flow signal, not an error
     """The database disagrees with the model (another writer changed it); the operation was rolled back."""
 
 
+def missing_operations(operations: Mapping[str, int], among: list[str] | None = None) -> list[str]:
+    """
+    The operations of :data:`OPERATION_WEIGHTS` of which ``operations`` counts no outcome.
+
+    :param operations: Counts by name, as a summary's ``operations`` (see :data:`OPERATION_OUTCOMES`).
+    :param among: Only these operations (in this order); all by default.
+    """
+    names = list(OPERATION_WEIGHTS) if among is None else among
+    return [name for name in names if not any(operations.get(outcome) for outcome in OPERATION_OUTCOMES[name])]
+
+
 class WorkloadEngine:
     """
     Runs realistic banking operations against the source database, one database transaction each.
@@ -103,9 +158,11 @@ class WorkloadEngine:
     :param conn: An open DB-API connection (psycopg2 or psycopg 3) to the source database.
     :param seed: Seed of every choice.
     :param start_time: Start of the simulated clock (the clock resumes after the data already present).
+    :param cover_every_operation: Open the run with the tour that performs every kind of operation (see the
+        module docstring); without it every step is drawn by weight alone.
     """
 
-    def __init__(self, conn: Any, *, seed: int, start_time: datetime) -> None:
+    def __init__(self, conn: Any, *, seed: int, start_time: datetime, cover_every_operation: bool = True) -> None:
         self.conn = conn
         sync_identity_sequences(conn)
         base = max_ids(conn)
@@ -119,34 +176,151 @@ class WorkloadEngine:
         self.clock = SimulatedClock(latest if latest is not None and latest > start_time else start_time)
         self._names = list(OPERATION_WEIGHTS)
         self._weights = list(OPERATION_WEIGHTS.values())
-        self._operations = {name: getattr(self, f"_{name}") for name in self._names}
+        self._operations: dict[str, Callable[[], Tally]] = {name: getattr(self, f"_{name}") for name in self._names}
+        #: operations this run has not performed yet (the opening tour works toward them, one at a time)
+        self.uncovered: list[str] = list(OPERATION_WEIGHTS) if cover_every_operation else []
+        self._goal: str | None = None
+        self._tour_step_skipped = False
 
     # ------------------------------------------------------------------ driving
     def step(self) -> tuple[str, Tally | None]:
         """
         Perform one operation; return its name and counts, or ``None`` counts if it was skipped.
 
-        An operation is skipped (rolled back) only when another writer changed the rows it chose.
+        While some kind of operation has not occurred in this run, the step works toward one of them (the
+        opening tour; after a skipped tour step, one drawn step); afterwards it is drawn by weight among the
+        operations possible now. An operation is skipped (rolled back) only when another writer changed the rows
+        it chose.
         """
         self.clock.advance(self.rng, MEAN_STEP_SECONDS)
+        touring = bool(self.uncovered) and not self._tour_step_skipped
+        name, tally = self._covering_step() if touring else self._drawn_step()
+        self._tour_step_skipped = touring and tally is None
+        if self._tour_step_skipped:
+            self._goal = None  # another writer changed what the goal needed: draw a goal anew after a drawn step
+        if tally is not None and self.uncovered:
+            self.uncovered = missing_operations(tally.operations, among=self.uncovered)
+        return name, tally
+
+    def _drawn_step(self) -> tuple[str, Tally | None]:
+        """An operation drawn by weight among those possible now."""
         names, weights = self._names[:], self._weights[:]
         while names:
             index = self.rng.choices(range(len(names)), weights)[0]
             name = names[index]
             try:
-                return name, self._operations[name]()
+                return name, self._perform(name, self._operations[name])
             except Infeasible:
                 del names[index], weights[index]
-            except Declined:
-                return name, None
-            except Exception as exc:
-                if is_retryable(exc):
-                    log.info("operation %s skipped: conflict with another writer (SQLSTATE %s)", name, sqlstate(exc))
-                    return name, None
-                if sqlstate(exc) is not None:
-                    raise redacted_error(exc, f"operation {name}") from None
-                raise
         raise BankingCdcError("no operation is possible")  # unreachable: a sign-up is always possible
+
+    def _covering_step(self) -> tuple[str, Tally | None]:
+        """A step of the opening tour: toward its goal, an operation not done yet (drawn by weight among them)."""
+        if self._goal not in self.uncovered:
+            self._goal = self.rng.choices(self.uncovered, [OPERATION_WEIGHTS[name] for name in self.uncovered])[0]
+        name, operation = self._toward(self._goal)
+        try:
+            return name, self._perform(name, operation)
+        except Infeasible:  # the model said it was possible: draw as usual rather than stop
+            return self._drawn_step()
+
+    def _perform(self, name: str, operation: Callable[[], Tally]) -> Tally | None:
+        """
+        Run one operation; return its counts, or ``None`` when another writer made it roll back.
+
+        :raises Infeasible: The operation has no possible target now (nothing was written).
+        """
+        try:
+            return operation()
+        except Infeasible:
+            raise
+        except Declined:
+            return None
+        except Exception as exc:
+            if is_retryable(exc):
+                log.info("operation %s skipped: conflict with another writer (SQLSTATE %s)", name, sqlstate(exc))
+                return None
+            if sqlstate(exc) is not None:
+                raise redacted_error(exc, f"operation {name}") from None
+            raise
+
+    # ------------------------------------------------------------------ the opening tour
+    def _toward(self, kind: str) -> tuple[str, Callable[[], Tally]]:
+        """
+        The next operation on the way to ``kind``: ``kind`` itself aimed at a target where it takes effect, when
+        one exists; else the operation that provides what ``kind`` needs (see :meth:`_provide`).
+        """
+        world, rng = self.world, self.rng
+        if kind == "customer_signup":
+            return kind, self._customer_signup
+        if kind in ("customer_profile_update", "customer_kyc_change"):
+            pool = world.all_customers if kind == "customer_profile_update" else world.kyc_pending
+            return (kind, self._operations[kind]) if pool else self._provide("applicant")
+        if kind == "customer_tier_change":
+            return (kind, self._customer_tier_change) if world.verified else self._provide("verified")
+        if kind == "customer_erasure":
+            return (kind, self._customer_erasure) if world.erasable else self._provide("prospect")
+        if kind == "account_open":
+            return (kind, self._account_open) if world.can_open else self._provide("verified")
+        if kind in ("deposit", "account_freeze"):
+            return (kind, self._operations[kind]) if world.active else self._provide("active")
+        if kind == "account_unfreeze":
+            return (kind, self._account_unfreeze) if world.frozen else self._toward("account_freeze")
+        if kind == "account_close":
+            idle = world.idle_accounts()
+            if not idle:
+                return self._provide("active")  # a new account has no pending transaction
+            return kind, partial(self._account_close, account_id=idle[rng.randrange(len(idle))])
+        if kind == "withdrawal":
+            return (kind, self._withdrawal) if world.funded else self._provide("funded")
+        if kind == "transfer":
+            if not world.funded:
+                return self._provide("funded")
+            return (kind, self._transfer) if len(world.active) >= 2 else self._provide("active")
+        if kind == "pending_post":
+            postable = world.postable_pending()
+            if not postable:
+                return self._provide("pending")  # a pending credit always posts
+            return kind, partial(self._pending_post, item=postable[rng.randrange(len(postable))])
+        if kind == "pending_cancel":
+            return (kind, self._pending_cancel) if world.pending else self._provide("pending")
+        if kind == "cancelled_delete":
+            if world.cancelled:
+                return kind, self._cancelled_delete
+            return ("pending_cancel", self._pending_cancel) if world.pending else self._provide("pending")
+        if kind == "reversal":
+            reversible = world.reversible_now()
+            if not reversible:
+                return self._provide("funded")  # a posted deposit can be reversed
+            return kind, partial(self._reversal, item=reversible[rng.randrange(len(reversible))])
+        raise BankingCdcError(f"no way toward operation {kind!r}")  # a new operation needs a line above
+
+    def _provide(self, need: str) -> tuple[str, Callable[[], Tally]]:
+        """
+        The operation that creates what another one needs, or the first step toward it.
+
+        :param need: ``applicant`` (a customer awaiting KYC), ``prospect`` (an erasable customer), ``verified`` (a
+            verified customer with a free account slot), ``active`` (an active account), ``funded`` (a posted
+            deposit on an active account) or ``pending`` (a pending deposit).
+        """
+        world = self.world
+        if need == "applicant":
+            return "customer_signup", partial(self._customer_signup, prospect=False)
+        if need == "prospect":
+            return "customer_signup", partial(self._customer_signup, prospect=True)
+        if need == "verified":
+            applicants = [c for c in world.kyc_pending if world.customers[c].open_accounts < MAX_OPEN_ACCOUNTS]
+            if not applicants:
+                return self._provide("applicant")
+            customer_id = applicants[self.rng.randrange(len(applicants))]
+            return "customer_kyc_change", partial(self._customer_kyc_change, customer_id, "verified")
+        if need == "active":
+            return ("account_open", self._account_open) if world.can_open else self._provide("verified")
+        if need in ("funded", "pending"):
+            if not world.active:
+                return self._provide("active")
+            return "deposit", partial(self._deposit, posted=need == "funded")
+        raise BankingCdcError(f"unknown need {need!r}")
 
     def run_events(self, count: int, summary: RunSummary, progress: ProgressBar | None = None) -> None:
         """
@@ -284,20 +458,25 @@ class WorkloadEngine:
             raise Declined
 
     # ------------------------------------------------------------------ money movements
-    def _deposit(self) -> Tally:
-        return self._cash_movement("deposit")
+    def _deposit(self, posted: bool | None = None) -> Tally:
+        return self._cash_movement("deposit", posted)
 
     def _withdrawal(self) -> Tally:
         return self._cash_movement("withdrawal")
 
-    def _cash_movement(self, kind: str) -> Tally:
-        """A deposit (credit, any active account) or withdrawal (debit, a funded one), posted or pending."""
+    def _cash_movement(self, kind: str, posted: bool | None = None) -> Tally:
+        """
+        A deposit (credit, any active account) or withdrawal (debit, a funded one), posted or pending.
+
+        :param posted: Posted or pending; drawn (:data:`PENDING_SHARE`) when ``None``.
+        """
         world, rng = self.world, self.rng
         debit = kind == "withdrawal"
         direction = "debit" if debit else "credit"
         account_id = (world.funded if debit else world.active).choose(rng)
         amount = self.amounts.draw(kind, cap=world.accounts[account_id].balance if debit else None)
-        posted = rng.random() >= PENDING_SHARE[kind]
+        if posted is None:
+            posted = rng.random() >= PENDING_SHARE[kind]
         text = self.texts.withdrawal() if debit else self.texts.deposit()
         tally = Tally().op(kind if posted else f"{kind}_pending")
         with transaction(self.conn) as cur:
@@ -362,10 +541,15 @@ class WorkloadEngine:
             world.add_pending(item)
         return tally
 
-    def _pending_post(self) -> Tally:
-        """Post a pending item, or cancel it when a debit no longer fits the balance."""
+    def _pending_post(self, item: Item | None = None) -> Tally:
+        """
+        Post a pending item, or cancel it when a debit no longer fits the balance.
+
+        :param item: The item; drawn among all pending ones when ``None``.
+        """
         world = self.world
-        item = world.pending.choose(self.rng)
+        if item is None:
+            item = world.pending.choose(self.rng)
         ids = item.transaction_ids
         tally = Tally()
         with transaction(self.conn) as cur:
@@ -431,21 +615,15 @@ class WorkloadEngine:
         world.cancelled.discard(item.key)
         return tally
 
-    def _reversal(self) -> Tally:
-        """Reverse a posted deposit, withdrawal or transfer (both legs) with opposite posted rows."""
-        world, rng = self.world, self.rng
-        for _ in range(3):
-            item = world.reversible.choose(rng)
-            accounts = [world.accounts.get(account_id) for account_id in item.account_ids]
-            if any(account is None or account.status == "closed" for account in accounts):
-                world.reversible.discard(item.key)
-                continue
-            if all(
-                leg.direction == "debit" or world.accounts[leg.account_id].balance >= leg.amount for leg in item.legs
-            ):
-                break
-        else:
-            raise Infeasible
+    def _reversal(self, item: Item | None = None) -> Tally:
+        """
+        Reverse a posted deposit, withdrawal or transfer (both legs) with opposite posted rows.
+
+        :param item: The item; when ``None``, up to three random reversible ones are tried.
+        """
+        world = self.world
+        if item is None:
+            item = self._draw_reversible()
         tally = Tally().op("reversal")
         with transaction(self.conn) as cur:
             locked = self._lock_accounts(cur, item.account_ids)
@@ -476,10 +654,32 @@ class WorkloadEngine:
             world.set_balance(account_id, balance)
         return tally
 
+    def _draw_reversible(self) -> Item:
+        """Up to three random reversible items: the first whose accounts are open and hold its credit legs."""
+        world, rng = self.world, self.rng
+        for _ in range(3):
+            item = world.reversible.choose(rng)
+            accounts = [world.accounts.get(account_id) for account_id in item.account_ids]
+            if any(account is None or account.status == "closed" for account in accounts):
+                world.reversible.discard(item.key)
+                continue
+            if all(
+                leg.direction == "debit" or world.accounts[leg.account_id].balance >= leg.amount for leg in item.legs
+            ):
+                return item
+        raise Infeasible
+
     # ------------------------------------------------------------------ customers
-    def _customer_signup(self) -> Tally:
+    def _customer_signup(self, prospect: bool | None = None) -> Tally:
+        """
+        A new customer awaiting KYC.
+
+        :param prospect: A prospect (never completes KYC nor opens an account); drawn (:data:`PROSPECT_SHARE`)
+            when ``None``.
+        """
         profile = self.profiles.new_profile(self.clock.now.date())
-        prospect = self.rng.random() < PROSPECT_SHARE
+        if prospect is None:
+            prospect = self.rng.random() < PROSPECT_SHARE
         tally = Tally().op("customer_signup")
         with transaction(self.conn) as cur:
             cur.execute(
@@ -561,17 +761,27 @@ class WorkloadEngine:
         world.set_tier(customer_id, tier)
         return tally
 
-    def _customer_kyc_change(self) -> Tally:
+    def _customer_kyc_change(self, customer_id: int | None = None, decision: str | None = None) -> Tally:
+        """
+        A KYC decision on a pending applicant.
+
+        :param customer_id: The applicant; drawn among all pending ones when ``None``.
+        :param decision: ``verified`` or ``rejected``; drawn (:data:`KYC_REJECT_SHARE`) when ``None``.
+        """
         world, rng = self.world, self.rng
-        customer_id = world.kyc_pending.choose(rng)
-        decision = "rejected" if rng.random() < KYC_REJECT_SHARE else "verified"
+        if customer_id is None:
+            customer_id = world.kyc_pending.choose(rng)
+        if decision is None:
+            decision = "rejected" if rng.random() < KYC_REJECT_SHARE else "verified"
         tally = Tally().op(f"customer_kyc_{decision}")
         with transaction(self.conn) as cur:
             cur.execute(
                 "UPDATE customers SET kyc_status = %s WHERE customer_id = %s AND kyc_status = 'pending'",
                 (decision, customer_id),
             )
-            self._expect_rows(cur, 1)
+            if cur.rowcount != 1:  # another writer decided or erased this applicant: never choose it again
+                world.kyc_pending.discard(customer_id)
+                raise Declined
             tally.row("customers", "update")
         world.set_kyc(customer_id, decision)
         return tally
@@ -587,7 +797,9 @@ class WorkloadEngine:
                 " AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.customer_id = c.customer_id)",
                 (customer_id,),
             )
-            self._expect_rows(cur, 1)
+            if cur.rowcount != 1:  # another writer erased this customer or opened an account: never choose it again
+                world.erasable.discard(customer_id)
+                raise Declined
             tally.row("customers", "delete")
         world.remove_customer(customer_id)
         return tally
@@ -630,15 +842,23 @@ class WorkloadEngine:
     def _account_unfreeze(self) -> Tally:
         return self._set_status("frozen", "frozen", "active", "account_unfreeze")
 
-    def _account_close(self) -> Tally:
-        """Drain an active account without pending transactions to zero, then close it (one transaction)."""
-        world, rng = self.world, self.rng
+    def _draw_idle_account(self) -> int:
+        """Up to three random active accounts: the first without pending transactions."""
         for _ in range(3):
-            account_id = world.active.choose(rng)
-            if world.accounts[account_id].pending == 0:
-                break
-        else:
-            raise Infeasible
+            account_id = self.world.active.choose(self.rng)
+            if self.world.accounts[account_id].pending == 0:
+                return account_id
+        raise Infeasible
+
+    def _account_close(self, account_id: int | None = None) -> Tally:
+        """
+        Drain an active account without pending transactions to zero, then close it (one transaction).
+
+        :param account_id: The account; when ``None``, up to three random active ones are tried.
+        """
+        world, rng = self.world, self.rng
+        if account_id is None:
+            account_id = self._draw_idle_account()
         siblings = world.sibling_accounts(account_id)
         target = siblings[rng.randrange(len(siblings))] if siblings and rng.random() < 0.6 else None
         transfer_id = str(random_uuid(rng)) if target is not None else None

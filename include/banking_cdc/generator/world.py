@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -41,6 +42,10 @@ class IdPool:
 
     def __contains__(self, key: object) -> bool:
         return key in self._index
+
+    def __iter__(self) -> Iterator[int]:
+        """The ids, in the pool's (history-determined) order."""
+        return iter(self._items)
 
     def add(self, key: int) -> None:
         """Add ``key`` (no-op when present)."""
@@ -262,6 +267,10 @@ class World:
             self._refresh_customer(account.customer_id)
         self._refresh_account(account_id)
 
+    def idle_accounts(self) -> list[int]:
+        """Active accounts without pending transactions: the ones that can be closed now."""
+        return [account_id for account_id in self.active if self.accounts[account_id].pending == 0]
+
     def sibling_accounts(self, account_id: int) -> list[int]:
         """Other active accounts of the same owner."""
         owner = self.customers.get(self.accounts[account_id].customer_id)
@@ -285,6 +294,33 @@ class World:
             self.reversible.add(item)
         else:
             self.cancelled.add(item)
+
+    def postable_pending(self) -> list[Item]:
+        """Pending items that would post now (no account closed, no balance below zero), not be declined."""
+        postable: list[Item] = []
+        for item in self.pending.values():
+            accounts = [self.accounts.get(account_id) for account_id in item.account_ids]
+            if any(account is None or account.status == "closed" for account in accounts):
+                continue
+            balances = {account_id: self.accounts[account_id].balance for account_id in item.account_ids}
+            for leg in item.legs:
+                balances[leg.account_id] += leg.amount if leg.direction == "credit" else -leg.amount
+            if all(balance >= 0 for balance in balances.values()):
+                postable.append(item)
+        return postable
+
+    def reversible_now(self) -> list[Item]:
+        """Reversible items whose accounts are open and hold what reversing their credit legs takes back."""
+        return [
+            item
+            for item in self.reversible.values()
+            if all(
+                (account := self.accounts.get(leg.account_id)) is not None
+                and account.status != "closed"
+                and (leg.direction == "debit" or account.balance >= leg.amount)
+                for leg in item.legs
+            )
+        ]
 
     # ------------------------------------------------------------------ loading
     @classmethod

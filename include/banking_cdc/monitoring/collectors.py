@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,13 +21,11 @@ from banking_cdc.monitoring.store import MetricSample
 from banking_cdc.settings import (
     CONNECTOR_STATE,
     CONSUMER_LAG,
-    DUCKDB_CONN_ID,
     FRESHNESS,
     KAFKA_CONN_ID,
     LANDING_PREFIX,
     SLOT_ACTIVE,
     SLOT_WAL,
-    SNOWFLAKE_CONN_ID,
     TASK_STATE,
     THROUGHPUT,
     UNLOADED_BYTES,
@@ -223,22 +220,6 @@ def collect_connector_states(
 
 
 # ------------------------------------------------------------------------------------------------ warehouse
-
-
-@contextmanager
-def open_warehouse(
-    backend: str, *, duckdb_conn_id: str = DUCKDB_CONN_ID, snowflake_conn_id: str = SNOWFLAKE_CONN_ID
-) -> Iterator[Query]:
-    """
-    A read-only query function on the warehouse, through the warehouse seam (DuckDB opened read-only).
-
-    DuckDB allows one process at a time: callers in Airflow run in the pool ``duckdb_writer``.
-    SQL uses ``?`` placeholders (the seam rewrites them for Snowflake).
-    """
-    from banking_cdc.warehouse.switch import open_warehouse as open_seam
-
-    with open_seam(backend, read_only=True, duckdb_conn_id=duckdb_conn_id, snowflake_conn_id=snowflake_conn_id) as wh:
-        yield wh.query
 
 
 def _ledger_sql(backend: str, what: str) -> str:

@@ -112,18 +112,8 @@ class Chart:
         return self.point_count == 0
 
 
-@dataclass(frozen=True)
-class StatusRow:
-    """The latest observation of one metric about one subject."""
-
-    metric: str
-    subject: str
-    value: float | None
-    status: str | None
-    threshold: float | None
-    breached: bool
-    observed_at: datetime
-    run_id: str | None = None
+#: a row of the current-status and failing-tests tables: the latest stored observation of a (metric, subject)
+StatusRow = MetricRow
 
 
 @dataclass(frozen=True)
@@ -194,16 +184,20 @@ def split_lag_subject(subject: str) -> tuple[str, str, str] | None:
     return parts[0], parts[1], parts[2]
 
 
+def _per_subject_chart(
+    rows: Sequence[MetricRow], metric: str, *, key: str, title: str, unit: str, description: str
+) -> Chart:
+    """A chart of one metric with one series per subject."""
+    series = _series_by(r for r in rows if r.metric == metric)
+    return Chart(key=key, title=title, unit=unit, metric=metric, series=series, description=description)
+
+
 def freshness_chart(rows: Sequence[MetricRow]) -> Chart:
     """Seconds since the newest change reached each gold model, one series per model."""
-    return Chart(
-        key="freshness",
-        title="Gold freshness",
-        unit="s",
-        metric=FRESHNESS,
-        series=_series_by(r for r in rows if r.metric == FRESHNESS),
+    return _per_subject_chart(
+        rows, FRESHNESS, key="freshness", title="Gold freshness", unit="s",
         description="Age of the newest change in each gold model, in seconds (lower is fresher).",
-    )
+    )  # fmt: skip
 
 
 def lag_chart(rows: Sequence[MetricRow], by: LagGrouping = "topic") -> Chart:
@@ -235,14 +229,10 @@ def lag_chart(rows: Sequence[MetricRow], by: LagGrouping = "topic") -> Chart:
 
 def throughput_chart(rows: Sequence[MetricRow]) -> Chart:
     """Bronze load throughput in rows per second, one series per topic."""
-    return Chart(
-        key="throughput",
-        title="Bronze load throughput",
-        unit="rows/s",
-        metric=THROUGHPUT,
-        series=_series_by(r for r in rows if r.metric == THROUGHPUT),
+    return _per_subject_chart(
+        rows, THROUGHPUT, key="throughput", title="Bronze load throughput", unit="rows/s",
         description="Rows per second of the latest bronze load, per topic.",
-    )
+    )  # fmt: skip
 
 
 def _latest_test_results(rows: Iterable[MetricRow]) -> dict[str, dict[str, MetricRow]]:
@@ -297,32 +287,19 @@ def _latest_by_key(rows: Iterable[MetricRow]) -> dict[tuple[str, str], MetricRow
     return latest
 
 
-def _status_row(row: MetricRow) -> StatusRow:
-    return StatusRow(
-        metric=row.metric,
-        subject=row.subject,
-        value=row.value,
-        status=row.status,
-        threshold=row.threshold,
-        breached=row.breached,
-        observed_at=row.observed_at,
-        run_id=row.run_id,
-    )
-
-
 def status_table(rows: Sequence[MetricRow]) -> tuple[StatusRow, ...]:
     """Latest observation of each state metric's subject, and of any subject whose latest breached."""
     latest = _latest_by_key(r for r in rows if r.metric != DBT_TEST)
     chosen = [row for key, row in latest.items() if key[0] in STATUS_METRICS or row.breached]
     order = {metric: i for i, metric in enumerate(STATUS_METRICS + CHART_METRICS)}
     chosen.sort(key=lambda r: (order.get(r.metric, len(order)), r.metric, r.subject))
-    return tuple(_status_row(r) for r in chosen)
+    return tuple(chosen)
 
 
 def failing_tests(rows: Sequence[MetricRow]) -> tuple[StatusRow, ...]:
     """The dbt test tasks whose latest recorded result (over the window) is a failure."""
     latest = _latest_by_key(r for r in rows if r.metric == DBT_TEST)
-    return tuple(_status_row(r) for _, r in sorted(latest.items()) if not _passed(r))
+    return tuple(r for _, r in sorted(latest.items()) if not _passed(r))
 
 
 def build_report(

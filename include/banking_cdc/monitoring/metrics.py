@@ -11,18 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from banking_cdc import settings
 from banking_cdc.monitoring.store import MetricSample
-from banking_cdc.settings import (
-    CONNECTOR_STATE,
-    CONSUMER_LAG,
-    FRESHNESS,
-    SLOT_ACTIVE,
-    SLOT_WAL,
-    TASK_STATE,
-    THROUGHPUT,
-    UNLOADED_BYTES,
-    UNLOADED_FILES,
-)
 
 #: a service did not answer (the collector records this instead of raising)
 UNREACHABLE = "UNREACHABLE"
@@ -32,6 +22,8 @@ MISSING = "MISSING"
 CONNECT_STATES = ("RUNNING", "PAUSED", "STOPPED", "FAILED", "UNASSIGNED", "RESTARTING", MISSING, UNREACHABLE)
 #: ``pg_replication_slots.wal_status`` values that mean WAL is (or was) being lost for the slot
 BAD_WAL_STATUS = frozenset({"unreserved", "lost"})
+#: which side of its threshold alerts: ``above`` (value > threshold) or ``below`` (value < threshold)
+Breach = Literal["above", "below"]
 
 
 @dataclass(frozen=True)
@@ -49,39 +41,28 @@ class MetricSpec:
     name: str
     subject: str
     unit: str
-    breach: Literal["above", "below"]
+    breach: Breach
     description: str
 
 
-METRICS: dict[str, MetricSpec] = {
-    spec.name: spec
-    for spec in (
-        MetricSpec(
-            CONSUMER_LAG, "<group>/<topic>/<partition>", "messages", "above",
-            "high watermark - committed offset (no commit yet: - low watermark)",
-        ),
-        MetricSpec(
-            SLOT_WAL, "<slot>", "bytes", "above",
-            "pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn); status = wal_status",
-        ),
-        MetricSpec(SLOT_ACTIVE, "<slot>", "1/0", "below", "1 when a client streams from the slot"),
-        MetricSpec(
-            CONNECTOR_STATE, "<connector>", "1/0", "below",
-            "1 if RUNNING else 0; status = the state (PAUSED, STOPPED, FAILED, MISSING, UNREACHABLE, ...)",
-        ),
-        MetricSpec(TASK_STATE, "<connector>/<task id>", "1/0", "below", "as connect.connector_state"),
-        MetricSpec(UNLOADED_FILES, "<topic>", "files", "above", "landing files not in the bronze ledger"),
-        MetricSpec(UNLOADED_BYTES, "<topic>", "bytes", "above", "size of those files"),
-        MetricSpec(
-            FRESHNESS, "<gold model>", "seconds", "above",
-            "now - max(_built_at): time since the model last took in a change",
-        ),
-        MetricSpec(
-            THROUGHPUT, "<topic>", "rows/s", "below",
-            "rows loaded into bronze (ledger) since the previous observation / seconds since",
-        ),
-    )
-}  # fmt: skip
+#: every documented metric, as the fields of its :class:`MetricSpec`
+_METRIC_TABLE: tuple[tuple[str, str, str, Breach, str], ...] = (
+    (settings.CONSUMER_LAG, "<group>/<topic>/<partition>", "messages", "above",
+     "high watermark - committed offset (no commit yet: - low watermark)"),
+    (settings.SLOT_WAL, "<slot>", "bytes", "above",
+     "pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn); status = wal_status"),
+    (settings.SLOT_ACTIVE, "<slot>", "1/0", "below", "1 when a client streams from the slot"),
+    (settings.CONNECTOR_STATE, "<connector>", "1/0", "below",
+     "1 if RUNNING else 0; status = the state (PAUSED, STOPPED, FAILED, MISSING, UNREACHABLE, ...)"),
+    (settings.TASK_STATE, "<connector>/<task id>", "1/0", "below", "as connect.connector_state"),
+    (settings.UNLOADED_FILES, "<topic>", "files", "above", "landing files not in the bronze ledger"),
+    (settings.UNLOADED_BYTES, "<topic>", "bytes", "above", "size of those files"),
+    (settings.FRESHNESS, "<gold model>", "seconds", "above",
+     "now - max(_built_at): time since the model last took in a change"),
+    (settings.THROUGHPUT, "<topic>", "rows/s", "below",
+     "rows loaded into bronze (ledger) since the previous observation / seconds since"),
+)  # fmt: skip
+METRICS: dict[str, MetricSpec] = {fields[0]: MetricSpec(*fields) for fields in _METRIC_TABLE}
 
 
 def __getattr__(name: str) -> object:
@@ -107,7 +88,7 @@ def evaluate(sample: MetricSample, threshold: float | None) -> MetricSample:
     """
     spec = METRICS.get(sample.metric)
     breached = sample.status in (UNREACHABLE, MISSING)
-    if sample.metric == SLOT_WAL and sample.status in BAD_WAL_STATUS:
+    if sample.metric == settings.SLOT_WAL and sample.status in BAD_WAL_STATUS:
         breached = True
     if spec is not None and threshold is not None and sample.value is not None:
         crossed = sample.value > threshold if spec.breach == "above" else sample.value < threshold

@@ -15,29 +15,34 @@ from banking_cdc.capture.config import CaptureConfig, redacted
 from banking_cdc.exceptions import TopicMismatchError
 
 
-class _CaptureConfigMixin:
-    capture_config_path: str | None
+class CaptureConfigOperator(BaseOperator):
+    """
+    Base of the operators driven by the capture configuration (tables, topics, connector).
+
+    :param capture_config_path: Capture configuration file; ``None`` uses the packaged ``capture.yaml``.
+    """
+
+    def __init__(self, *, capture_config_path: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.capture_config_path = capture_config_path
 
     def load_capture_config(self) -> CaptureConfig:
+        """The capture configuration (read when the task runs: the path may be templated)."""
         return CaptureConfig.load(self.capture_config_path)
 
 
-class ApplySourceSchemaOperator(_CaptureConfigMixin, BaseOperator):
+class ApplySourceSchemaOperator(CaptureConfigOperator):
     """
     Apply the source schema (tables, constraints, triggers, heartbeat and signal tables) and the publication.
 
     :param postgres_conn_id: Airflow connection to the source database, as the owner of its tables.
-    :param capture_config_path: Capture configuration file; ``None`` uses the packaged ``capture.yaml``.
     """
 
     template_fields: Sequence[str] = ("postgres_conn_id", "capture_config_path")
 
-    def __init__(
-        self, *, postgres_conn_id: str = "postgres_source", capture_config_path: str | None = None, **kwargs: Any
-    ) -> None:
+    def __init__(self, *, postgres_conn_id: str = "postgres_source", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.postgres_conn_id = postgres_conn_id
-        self.capture_config_path = capture_config_path
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow.providers.postgres.hooks.postgres import PostgresHook
@@ -73,7 +78,7 @@ class ApplySourceSchemaOperator(_CaptureConfigMixin, BaseOperator):
         }
 
 
-class EnsureKafkaTopicsOperator(_CaptureConfigMixin, BaseOperator):
+class EnsureKafkaTopicsOperator(CaptureConfigOperator):
     """
     Create the change topics up front, with their partition counts and topic configuration.
 
@@ -81,23 +86,14 @@ class EnsureKafkaTopicsOperator(_CaptureConfigMixin, BaseOperator):
     (changing it would move keys between partitions and break per-row ordering).
 
     :param kafka_config_id: Airflow connection to Kafka (the Kafka provider's ``kafka`` type).
-    :param capture_config_path: Capture configuration file; ``None`` uses the packaged ``capture.yaml``.
     :param timeout: Seconds to wait for the broker's answers.
     """
 
     template_fields: Sequence[str] = ("kafka_config_id", "capture_config_path")
 
-    def __init__(
-        self,
-        *,
-        kafka_config_id: str = "kafka_default",
-        capture_config_path: str | None = None,
-        timeout: float = 30.0,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, kafka_config_id: str = "kafka_default", timeout: float = 30.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.kafka_config_id = kafka_config_id
-        self.capture_config_path = capture_config_path
         self.timeout = timeout
 
     def execute(self, context: Context) -> dict[str, str]:
@@ -139,7 +135,7 @@ class EnsureKafkaTopicsOperator(_CaptureConfigMixin, BaseOperator):
         return outcome
 
 
-class EnsureDebeziumConnectorOperator(_CaptureConfigMixin, BaseOperator):
+class EnsureDebeziumConnectorOperator(CaptureConfigOperator):
     """
     Create or update the Debezium connector from ``capture.yaml``, then wait until it runs.
 
@@ -151,7 +147,6 @@ class EnsureDebeziumConnectorOperator(_CaptureConfigMixin, BaseOperator):
     :param postgres_conn_id: Airflow connection to the source database (replication user). Its
         ``extra`` may hold ``connect_host`` / ``connect_port`` when Kafka Connect reaches the database
         under another address than Airflow does.
-    :param capture_config_path: Capture configuration file; ``None`` uses the packaged ``capture.yaml``.
     :param wait_timeout: Seconds to wait for the connector and its tasks to be RUNNING.
     :param restart_failed: Restart failed tasks once before failing.
     """
@@ -163,7 +158,6 @@ class EnsureDebeziumConnectorOperator(_CaptureConfigMixin, BaseOperator):
         *,
         kafka_connect_conn_id: str = "kafka_connect_default",
         postgres_conn_id: str = "postgres_source",
-        capture_config_path: str | None = None,
         wait_timeout: float = 180.0,
         restart_failed: bool = True,
         **kwargs: Any,
@@ -171,7 +165,6 @@ class EnsureDebeziumConnectorOperator(_CaptureConfigMixin, BaseOperator):
         super().__init__(**kwargs)
         self.kafka_connect_conn_id = kafka_connect_conn_id
         self.postgres_conn_id = postgres_conn_id
-        self.capture_config_path = capture_config_path
         self.wait_timeout = wait_timeout
         self.restart_failed = restart_failed
 

@@ -25,14 +25,14 @@ from banking_cdc.monitoring.config import MonitoringConfig
 from banking_cdc.monitoring.metrics import breaches, verdict
 from banking_cdc.monitoring.observe import observe
 from banking_cdc.monitoring.store import METRICS_CONN_ID, MetricSample, MetricsStore
+from banking_cdc.operators.capture import CaptureConfigOperator
+from banking_cdc.operators.warehouse import WarehouseReadOperator
 from banking_cdc.settings import (
     AWS_CONN_ID,
     DEFAULT_LANDING_BUCKET,
-    DUCKDB_CONN_ID,
     KAFKA_CONN_ID,
     KAFKA_CONNECT_CONN_ID,
     POSTGRES_CONN_ID,
-    SNOWFLAKE_CONN_ID,
     THROUGHPUT,
 )
 
@@ -50,7 +50,7 @@ class MonitoringAlertError(BankingCdcError):
     """A monitoring run found breached thresholds or unreachable services; the message lists them."""
 
 
-class MetricsCollectorOperator(BaseOperator):
+class MetricsCollectorOperator(CaptureConfigOperator):
     """
     Base of the collectors: observe, apply the thresholds, record in the metrics table, emit Airflow gauges.
 
@@ -59,7 +59,6 @@ class MetricsCollectorOperator(BaseOperator):
     as ``UNREACHABLE``; the task only fails when the metrics table itself cannot be written.
 
     :param config_path: Monitoring config file; ``None`` uses the packaged ``config/monitoring.yaml``.
-    :param capture_config_path: Capture config file; ``None`` uses the packaged ``capture.yaml``.
     :param metrics_conn_id: Airflow connection of the metrics database.
     """
 
@@ -68,16 +67,10 @@ class MetricsCollectorOperator(BaseOperator):
     family: ClassVar[str] = ""
 
     def __init__(
-        self,
-        *,
-        config_path: str | None = None,
-        capture_config_path: str | None = None,
-        metrics_conn_id: str = METRICS_CONN_ID,
-        **kwargs: Any,
+        self, *, config_path: str | None = None, metrics_conn_id: str = METRICS_CONN_ID, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
         self.config_path = config_path
-        self.capture_config_path = capture_config_path
         self.metrics_conn_id = metrics_conn_id
 
     def collect(self, config: MonitoringConfig, capture: CaptureConfig, now: datetime) -> list[MetricSample]:
@@ -86,7 +79,7 @@ class MetricsCollectorOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         config = MonitoringConfig.load(self.config_path)
-        capture = CaptureConfig.load(self.capture_config_path)
+        capture = self.load_capture_config()
         now = datetime.now(UTC)
         raw = collectors.timed(self.family, lambda: self.collect(config, capture, now))
         samples = observe(
@@ -163,55 +156,38 @@ class ConnectorStateOperator(MetricsCollectorOperator):
         return collectors.collect_connector_states(connectors, kafka_connect_conn_id=self.kafka_connect_conn_id)
 
 
-class WarehouseMetricsOperator(MetricsCollectorOperator):
+class WarehouseMetricsOperator(MetricsCollectorOperator, WarehouseReadOperator):
     """
     Landing files not in the bronze ledger, bronze rows/s and gold freshness, read through the warehouse seam.
 
-    Opens the warehouse the switch names, so on DuckDB it runs in the pool ``duckdb_writer``.
+    Opens the warehouse the switch names (or ``warehouse_backend``), so on DuckDB it runs in the pool
+    ``duckdb_writer``. The warehouse arguments are those of
+    :class:`~banking_cdc.operators.warehouse.WarehouseReadOperator`.
 
     :param aws_conn_id: Airflow connection to the object store.
-    :param duckdb_conn_id: Airflow connection of the DuckDB warehouse.
-    :param snowflake_conn_id: Airflow connection of the Snowflake warehouse.
     :param bucket_name: Landing bucket.
-    :param warehouse_backend: ``duckdb`` or ``snowflake``; ``None`` follows the warehouse switch.
     """
 
     template_fields: Sequence[str] = ("bucket_name", "warehouse_backend")
     family = "warehouse"
 
     def __init__(
-        self,
-        *,
-        aws_conn_id: str = AWS_CONN_ID,
-        duckdb_conn_id: str = DUCKDB_CONN_ID,
-        snowflake_conn_id: str = SNOWFLAKE_CONN_ID,
-        bucket_name: str = DEFAULT_LANDING_BUCKET,
-        warehouse_backend: str | None = None,
-        **kwargs: Any,
+        self, *, aws_conn_id: str = AWS_CONN_ID, bucket_name: str = DEFAULT_LANDING_BUCKET, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
         self.aws_conn_id = aws_conn_id
-        self.duckdb_conn_id = duckdb_conn_id
-        self.snowflake_conn_id = snowflake_conn_id
         self.bucket_name = bucket_name
-        self.warehouse_backend = warehouse_backend
 
     def collect(self, config: MonitoringConfig, capture: CaptureConfig, now: datetime) -> list[MetricSample]:
         topics = [capture.topic(table) for table in capture.source.tables]
-        from banking_cdc.warehouse.switch import warehouse_backend
-
-        backend = warehouse_backend(self.warehouse_backend)
+        backend = self.resolve_backend()
         window_start = now - timedelta(seconds=config.max_window_seconds)
         previous = self._previous_observations(THROUGHPUT, window_start)
         tables = {table: capture.topic(table) for table in capture.source.tables}
         with ExitStack() as stack:
             query: collectors.Query | None
             try:
-                query = stack.enter_context(
-                    collectors.open_warehouse(
-                        backend, duckdb_conn_id=self.duckdb_conn_id, snowflake_conn_id=self.snowflake_conn_id
-                    )
-                )
+                query = stack.enter_context(self.open_warehouse(backend)).query
             except Exception as exc:  # noqa: BLE001 - locked, missing or unreachable: recorded as UNREACHABLE
                 self.log.error("Warehouse %s is unreachable: %s: %s", backend, type(exc).__name__, exc)
                 query = None

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from airflow.sdk import BaseOperator, Context
+from airflow.sdk import Context
 
+from banking_cdc.operators.warehouse import WarehouseReadOperator
 from banking_cdc.reconcile.checks import ReconcileConfigError, ReconcileOptions
 
 
-class ReconcileOperator(BaseOperator):
+class ReconcileOperator(WarehouseReadOperator):
     """
     Reconcile gold with the source database: row counts, sums of money to the cent, current dimension
     rows, SCD2 versions and deleted keys, per table (:mod:`banking_cdc.reconcile.checks`).
@@ -23,10 +24,9 @@ class ReconcileOperator(BaseOperator):
     :param postgres_conn_id: Airflow connection to the source database (templated).
     :param grace_minutes: 0 = strict (quiesced source); N = leave out keys changed in the last N minutes on
         the database's clock (templated, e.g. ``"{{ params.grace_minutes }}"``).
-    :param warehouse_backend: ``duckdb`` or ``snowflake``; ``None`` follows the Airflow Variable
-        ``warehouse_backend`` at run time (templated).
-    :param duckdb_conn_id: Airflow connection of the DuckDB warehouse file (templated).
-    :param snowflake_conn_id: Airflow connection of Snowflake (templated; its reader is not written yet).
+
+    The warehouse arguments (``warehouse_backend``, ``duckdb_conn_id``, ``snowflake_conn_id``, all templated)
+    are those of :class:`~banking_cdc.operators.warehouse.WarehouseReadOperator`.
     """
 
     template_fields: Sequence[str] = (
@@ -39,21 +39,11 @@ class ReconcileOperator(BaseOperator):
     ui_color = "#e3f2fd"
 
     def __init__(
-        self,
-        *,
-        postgres_conn_id: str = "postgres_source",
-        grace_minutes: int | str = 0,
-        warehouse_backend: str | None = None,
-        duckdb_conn_id: str = "duckdb_default",
-        snowflake_conn_id: str = "snowflake_default",
-        **kwargs: Any,
+        self, *, postgres_conn_id: str = "postgres_source", grace_minutes: int | str = 0, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
         self.postgres_conn_id = postgres_conn_id
         self.grace_minutes = grace_minutes
-        self.warehouse_backend = warehouse_backend
-        self.duckdb_conn_id = duckdb_conn_id
-        self.snowflake_conn_id = snowflake_conn_id
 
     def options(self) -> ReconcileOptions:
         """The comparison options from the (rendered) ``grace_minutes``."""
@@ -68,10 +58,9 @@ class ReconcileOperator(BaseOperator):
 
         from banking_cdc.reconcile.gold import gold_reader
         from banking_cdc.reconcile.runner import run_reconciliation
-        from banking_cdc.warehouse.switch import warehouse_backend
 
         options = self.options()
-        backend = warehouse_backend(self.warehouse_backend)
+        backend = self.resolve_backend()
         reader = gold_reader(backend, duckdb_conn_id=self.duckdb_conn_id, snowflake_conn_id=self.snowflake_conn_id)
         report = run_reconciliation(reader, options, postgres_conn_id=self.postgres_conn_id)
         self.log.info("reconciliation report:\n%s", report.render())

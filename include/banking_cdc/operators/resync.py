@@ -17,9 +17,9 @@ import json
 import time
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow.sdk import BaseOperator, BaseSensorOperator, Context, PokeReturnValue
+from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue
 
 from banking_cdc.capture.config import CaptureConfig
 from banking_cdc.operate.resync import (
@@ -32,7 +32,9 @@ from banking_cdc.operate.resync import (
     snapshot_signal,
     uncovered_offsets,
 )
-from banking_cdc.settings import DUCKDB_CONN_ID, RESYNC_GROUP, SNOWFLAKE_CONN_ID
+from banking_cdc.operators.capture import CaptureConfigOperator
+from banking_cdc.operators.warehouse import WarehouseReadOperator
+from banking_cdc.settings import RESYNC_GROUP
 
 if TYPE_CHECKING:
     from banking_cdc.warehouse.base import Warehouse
@@ -58,7 +60,7 @@ def topic_watermarks(
     return {topic: {str(p): [low, high] for p, (low, high) in parts.items()} for topic, parts in offsets.items()}
 
 
-class DebeziumIncrementalSnapshotOperator(BaseOperator):
+class DebeziumIncrementalSnapshotOperator(CaptureConfigOperator):
     """
     Ask Debezium for an incremental snapshot of captured tables through the source signal table.
 
@@ -70,7 +72,6 @@ class DebeziumIncrementalSnapshotOperator(BaseOperator):
     :param tables: Source tables to resync (validated against capture.yaml; a comma-separated string works).
     :param postgres_conn_id: Airflow connection of the source database (the signal table lives there).
     :param kafka_config_id: Airflow connection of Kafka (watermarks of the tables' topics).
-    :param capture_config_path: Capture configuration file; ``None`` uses the packaged one.
     """
 
     template_fields: Sequence[str] = ("tables",)
@@ -82,21 +83,19 @@ class DebeziumIncrementalSnapshotOperator(BaseOperator):
         tables: Any,
         postgres_conn_id: str = "postgres_source",
         kafka_config_id: str = "kafka_default",
-        capture_config_path: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.tables = tables
         self.postgres_conn_id = postgres_conn_id
         self.kafka_config_id = kafka_config_id
-        self.capture_config_path = capture_config_path
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow.providers.postgres.hooks.postgres import PostgresHook
 
         from banking_cdc.operate.resync import dbt_selection
 
-        capture = CaptureConfig.load(self.capture_config_path)
+        capture = self.load_capture_config()
         tables = resync_tables(capture, self.tables)
         notification_topic(capture)  # fail before signalling if the connector cannot report completion
         dag_run = context.get("dag_run")
@@ -134,35 +133,23 @@ class DebeziumIncrementalSnapshotOperator(BaseOperator):
         }
 
 
-class DebeziumSnapshotCompleteSensor(BaseSensorOperator):
+class ResyncSensor(BaseSensorOperator):
     """
-    Wait until Debezium reports the end of an incremental snapshot (its notifications, channel ``sink``).
+    Base of the resync sensors: ``reschedule`` mode, the subclass's poke interval and timeout unless the task
+    sets them, and on timeout a failure that says what to check (:meth:`timeout_message`).
 
-    ``COMPLETED`` succeeds and returns the signal's info plus ``ends`` (the topics' high watermarks read after
-    completion: every snapshot event lies before them) and ``rows_scanned`` per table; ``ABORTED`` fails.
-
-    :param signal: The return value of :class:`DebeziumIncrementalSnapshotOperator` (an XCom).
-    :param kafka_config_id: Airflow connection of Kafka.
     :param capture_config_path: Capture configuration file; ``None`` uses the packaged one.
     """
 
-    template_fields: Sequence[str] = ("signal",)
-    ui_color = "#e1f5fe"
+    #: poke interval (seconds) and timeout of the subclass, unless the task sets them
+    default_poke_interval: ClassVar[float]
+    default_timeout: ClassVar[timedelta]
 
-    def __init__(
-        self,
-        *,
-        signal: Any,
-        kafka_config_id: str = "kafka_default",
-        capture_config_path: str | None = None,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, capture_config_path: str | None = None, **kwargs: Any) -> None:
         kwargs.setdefault("mode", "reschedule")
-        kwargs.setdefault("poke_interval", 10)
-        kwargs.setdefault("timeout", timedelta(hours=6).total_seconds())
+        kwargs.setdefault("poke_interval", self.default_poke_interval)
+        kwargs.setdefault("timeout", self.default_timeout.total_seconds())
         super().__init__(**kwargs)
-        self.signal = signal
-        self.kafka_config_id = kafka_config_id
         self.capture_config_path = capture_config_path
 
     def execute(self, context: Context) -> Any:
@@ -171,13 +158,43 @@ class DebeziumSnapshotCompleteSensor(BaseSensorOperator):
         try:
             return super().execute(context)
         except AirflowSensorTimeout as exc:
-            capture = CaptureConfig.load(self.capture_config_path)
-            raise AirflowSensorTimeout(
-                f"Debezium did not report the end of incremental snapshot {self.signal['signal_id']} of "
-                f"{self.signal['tables']} within {self.timeout:.0f}s: check connector "
-                f"{capture.connector.name!r} (GET /connectors/{capture.connector.name}/status) and the "
-                f"notification topic {notification_topic(capture)!r}"
-            ) from exc
+            raise AirflowSensorTimeout(self.timeout_message()) from exc
+
+    def timeout_message(self) -> str:
+        """The failure message of a timeout: what did not happen in time, and where to look."""
+        raise NotImplementedError
+
+
+class DebeziumSnapshotCompleteSensor(ResyncSensor):
+    """
+    Wait until Debezium reports the end of an incremental snapshot (its notifications, channel ``sink``).
+
+    ``COMPLETED`` succeeds and returns the signal's info plus ``ends`` (the topics' high watermarks read after
+    completion: every snapshot event lies before them) and ``rows_scanned`` per table; ``ABORTED`` fails.
+    Pokes every 10 s for at most 6 hours by default.
+
+    :param signal: The return value of :class:`DebeziumIncrementalSnapshotOperator` (an XCom).
+    :param kafka_config_id: Airflow connection of Kafka.
+    """
+
+    template_fields: Sequence[str] = ("signal",)
+    ui_color = "#e1f5fe"
+    default_poke_interval = 10
+    default_timeout = timedelta(hours=6)
+
+    def __init__(self, *, signal: Any, kafka_config_id: str = "kafka_default", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.signal = signal
+        self.kafka_config_id = kafka_config_id
+
+    def timeout_message(self) -> str:
+        capture = CaptureConfig.load(self.capture_config_path)
+        return (
+            f"Debezium did not report the end of incremental snapshot {self.signal['signal_id']} of "
+            f"{self.signal['tables']} within {self.timeout:.0f}s: check connector "
+            f"{capture.connector.name!r} (GET /connectors/{capture.connector.name}/status) and the "
+            f"notification topic {notification_topic(capture)!r}"
+        )
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
         capture = CaptureConfig.load(self.capture_config_path)
@@ -244,65 +261,44 @@ class DebeziumSnapshotCompleteSensor(BaseSensorOperator):
         return notes
 
 
-class BronzeSnapshotLoadedSensor(BaseSensorOperator):
+class BronzeSnapshotLoadedSensor(ResyncSensor, WarehouseReadOperator):
     """
     Wait until bronze (DuckDB) holds every event of the resync's topics up to the snapshot's end.
 
     Done when the load ledger covers each partition from the offset recorded at signal time to the watermark
     read at completion. Returns the signal's info plus ``snapshot_rows`` per table (bronze rows with
     ``op='r'`` and ``source_snapshot='incremental'`` in that range). A warehouse locked by a writer (the loader,
-    dbt) is a "not yet", never an error. Run it in the ``duckdb_writer`` pool.
+    dbt) is a "not yet", never an error. Run it in the ``duckdb_writer`` pool. Pokes every 15 s for at most
+    2 hours by default. The warehouse arguments are those of
+    :class:`~banking_cdc.operators.warehouse.WarehouseReadOperator`.
 
     :param snapshot: The return value of :class:`DebeziumSnapshotCompleteSensor` (an XCom).
-    :param duckdb_conn_id: Airflow connection of the DuckDB warehouse.
-    :param snowflake_conn_id: Airflow connection to Snowflake (when the switch names it).
-    :param capture_config_path: Capture configuration file; ``None`` uses the packaged one.
     """
 
     template_fields: Sequence[str] = ("snapshot",)
     ui_color = "#fff3e0"
+    default_poke_interval = 15
+    default_timeout = timedelta(hours=2)
 
-    def __init__(
-        self,
-        *,
-        snapshot: Any,
-        duckdb_conn_id: str = DUCKDB_CONN_ID,
-        snowflake_conn_id: str = SNOWFLAKE_CONN_ID,
-        capture_config_path: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        kwargs.setdefault("mode", "reschedule")
-        kwargs.setdefault("poke_interval", 15)
-        kwargs.setdefault("timeout", timedelta(hours=2).total_seconds())
+    def __init__(self, *, snapshot: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.snapshot = snapshot
-        self.duckdb_conn_id = duckdb_conn_id
-        self.snowflake_conn_id = snowflake_conn_id
-        self.capture_config_path = capture_config_path
 
-    def execute(self, context: Context) -> Any:
-        from airflow.exceptions import AirflowSensorTimeout
-
-        try:
-            return super().execute(context)
-        except AirflowSensorTimeout as exc:
-            raise AirflowSensorTimeout(
-                f"bronze did not receive the snapshot of {self.snapshot['tables']} (signal "
-                f"{self.snapshot['signal_id']}) within {self.timeout:.0f}s: are cdc_stage and cdc_load_bronze "
-                "running? Offsets still missing are in the last poke's log"
-            ) from exc
+    def timeout_message(self) -> str:
+        return (
+            f"bronze did not receive the snapshot of {self.snapshot['tables']} (signal "
+            f"{self.snapshot['signal_id']}) within {self.timeout:.0f}s: are cdc_stage and cdc_load_bronze "
+            "running? Offsets still missing are in the last poke's log"
+        )
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
         import duckdb
 
         from banking_cdc.warehouse.base import MissingRelationError
-        from banking_cdc.warehouse.switch import open_warehouse
 
         capture = CaptureConfig.load(self.capture_config_path)
         try:
-            with open_warehouse(
-                read_only=True, duckdb_conn_id=self.duckdb_conn_id, snowflake_conn_id=self.snowflake_conn_id
-            ) as warehouse:
+            with self.open_warehouse() as warehouse:
                 missing, rows = self._check(warehouse, capture)
         except (duckdb.IOException, duckdb.CatalogException, MissingRelationError) as exc:
             # another process holds DuckDB's write lock, or bronze is not set up yet: look again later

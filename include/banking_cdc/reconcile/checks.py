@@ -38,7 +38,7 @@ from decimal import Decimal
 from typing import Any
 
 from banking_cdc.exceptions import BankingCdcError
-from banking_cdc.reconcile.report import MAX_EXAMPLES, CheckResult, ReconciliationReport
+from banking_cdc.reconcile.report import CheckResult, ReconciliationReport
 from banking_cdc.reconcile.snapshot import GoldSnapshot, GoldTable, Row, SourceSnapshot, SourceTable
 from banking_cdc.reconcile.spec import ACCOUNTS, TABLES, TRANSACTIONS, TableSpec
 
@@ -155,16 +155,7 @@ def _row_count(spec: TableSpec, src: SourceTable, gold: GoldTable, skip: set[int
     note = f"live source rows vs gold {what}"
     if source_n != gold_n:
         note += f"; {len(missing)} source keys without, {len(extra)} gold keys not live in the source"
-    return CheckResult(
-        check="row_count",
-        table=spec.gold_table,
-        source_value=source_n,
-        gold_value=gold_n,
-        difference=source_n - gold_n,
-        ok=source_n == gold_n,
-        examples=_examples([*missing, *extra]) if source_n != gold_n else (),
-        note=note,
-    )
+    return CheckResult.figures("row_count", spec.gold_table, source_n, gold_n, note=note, examples=[*missing, *extra])
 
 
 def _current_rows(spec: TableSpec, src: SourceTable, gold: GoldTable, skip: set[int]) -> CheckResult:
@@ -197,16 +188,10 @@ def _current_rows(spec: TableSpec, src: SourceTable, gold: GoldTable, skip: set[
     if columns:
         parts.append("differing columns: " + ", ".join(f"{c} ({n})" for c, n in sorted(columns.items())))
     skipped = "; not compared: " + ", ".join(f"{c} ({why})" for c, why in spec.skipped) if spec.skipped else ""
-    return CheckResult(
-        check="current_rows" if spec.is_dimension else "fact_rows",
-        table=spec.gold_table,
-        source_value=checked,
-        gold_value=checked - len(failing),
-        difference=len(failing),
-        ok=not failing,
-        examples=_examples(failing),
+    return CheckResult.key_by_key(
+        "current_rows" if spec.is_dimension else "fact_rows", spec.gold_table, checked, failing,
         note=("; ".join(parts) if parts else f"{len(spec.compared)} columns compared") + skipped,
-    )
+    )  # fmt: skip
 
 
 def _scd2_versions(spec: TableSpec, gold: GoldTable, skip: set[int]) -> CheckResult:
@@ -230,16 +215,7 @@ def _scd2_versions(spec: TableSpec, gold: GoldTable, skip: set[int]) -> CheckRes
         note += f"; {len(too_few)} keys changed in bronze without a version"
     if too_many:
         note += f"; {len(too_many)} keys with more versions than tracked changes"
-    return CheckResult(
-        check="scd2_versions",
-        table=spec.gold_table,
-        source_value=len(keys),
-        gold_value=len(keys) - len(failing),
-        difference=len(failing),
-        ok=not failing,
-        examples=_examples(failing),
-        note=note,
-    )
+    return CheckResult.key_by_key("scd2_versions", spec.gold_table, len(keys), failing, note=note)
 
 
 def _deleted_keys_closed(
@@ -251,16 +227,7 @@ def _deleted_keys_closed(
     note = f"keys gold holds that the source no longer has must not have {what}"
     if still_open:
         note += f"; {len(still_open)} still open"
-    return CheckResult(
-        check="deleted_keys_closed",
-        table=spec.gold_table,
-        source_value=len(deleted),
-        gold_value=len(deleted) - len(still_open),
-        difference=len(still_open),
-        ok=not still_open,
-        examples=_examples(still_open),
-        note=note,
-    )
+    return CheckResult.key_by_key("deleted_keys_closed", spec.gold_table, len(deleted), still_open, note=note)
 
 
 def _amount_sums(src: SourceTable, gold: GoldTable, skip: set[int]) -> list[CheckResult]:
@@ -275,23 +242,17 @@ def _amount_sums(src: SourceTable, gold: GoldTable, skip: set[int]) -> list[Chec
             for row in rows:
                 scope = (row["status"], row["direction"])
                 gold_sums[scope] = gold_sums.get(scope, ZERO) + row["amount"]
-    results = []
-    for status, direction in sorted(source_sums.keys() | gold_sums.keys()):
-        s = source_sums.get((status, direction), ZERO)
-        g = gold_sums.get((status, direction), ZERO)
-        results.append(
-            CheckResult(
-                check="amount_sum",
-                table=TRANSACTIONS.gold_table,
-                scope=f"status={status} direction={direction}",
-                source_value=s,
-                gold_value=g,
-                difference=s - g,
-                ok=s == g,
-                note="sum of amount, exact",
-            )
+    return [
+        CheckResult.figures(
+            "amount_sum",
+            TRANSACTIONS.gold_table,
+            source_sums.get(scope, ZERO),
+            gold_sums.get(scope, ZERO),
+            scope=f"status={scope[0]} direction={scope[1]}",
+            note="sum of amount, exact",
         )
-    return results
+        for scope in sorted(source_sums.keys() | gold_sums.keys())
+    ]
 
 
 def _balances(accounts: SourceTable, gold: GoldSnapshot, skip: set[int]) -> list[CheckResult]:
@@ -307,23 +268,18 @@ def _balances(accounts: SourceTable, gold: GoldSnapshot, skip: set[int]) -> list
             failing.append(key)
     table = "fct_daily_account_balances"
     return [
-        CheckResult(
-            check="balance_total",
-            table=table,
-            source_value=source_total,
-            gold_value=gold_total,
-            difference=source_total - gold_total,
-            ok=source_total == gold_total,
+        CheckResult.figures(
+            "balance_total",
+            table,
+            source_total,
+            gold_total,
             note="sum of accounts.balance vs sum of each account's latest closing_balance, exact",
         ),
-        CheckResult(
-            check="balance_per_account",
-            table=table,
-            source_value=len(keys),
-            gold_value=len(keys) - len(failing),
-            difference=len(failing),
-            ok=not failing,
-            examples=_examples(failing),
+        CheckResult.key_by_key(
+            "balance_per_account",
+            table,
+            len(keys),
+            failing,
             note="accounts.balance vs the account's latest closing_balance (0 without postings)",
         ),
     ]
@@ -368,26 +324,11 @@ def _daily_activity(transactions: SourceTable, gold: GoldSnapshot, skip_days: se
     if columns:
         note += "; differing: " + ", ".join(f"{c} ({n})" for c, n in sorted(columns.items()))
     return [
-        CheckResult(
-            check="amount_sum",
-            table=table,
-            scope="status=posted",
-            source_value=source_posted,
-            gold_value=gold_posted,
-            difference=source_posted - gold_posted,
-            ok=source_posted == gold_posted,
-            note="sum of posted_amount, exact",
+        CheckResult.figures(
+            "amount_sum", table, source_posted, gold_posted, scope="status=posted", note="sum of posted_amount, exact"
         ),
-        CheckResult(
-            check="daily_activity",
-            table=table,
-            source_value=len(groups),
-            gold_value=len(groups) - len(failing),
-            difference=len(failing),
-            ok=not failing,
-            examples=tuple(failing[:MAX_EXAMPLES]),
-            note=note,
-        ),
+        # failing groups are unique, in day/type order: the examples are the first few
+        CheckResult.key_by_key("daily_activity", table, len(groups), failing, note=note),
     ]
 
 
@@ -398,10 +339,6 @@ def _gold_keys(gold: GoldTable) -> set[int]:
 
 def _utc_day(value: datetime) -> date:
     return value.astimezone(UTC).date()
-
-
-def _examples(keys: Iterable[Any]) -> tuple[str, ...]:
-    return tuple(str(key) for key in sorted(set(keys))[:MAX_EXAMPLES])
 
 
 __all__ = ["ReconcileConfigError", "ReconcileOptions", "Row", "reconcile"]

@@ -7,6 +7,7 @@ payloads or PII. Money is exact: :class:`~decimal.Decimal` in memory, decimal st
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -48,6 +49,39 @@ class CheckResult:
     scope: str = ""
     examples: tuple[str, ...] = ()
     note: str = ""
+
+    @classmethod
+    def figures(
+        cls,
+        check: str,
+        table: str,
+        source: Number,
+        gold: Number,
+        *,
+        note: str,
+        scope: str = "",
+        examples: Iterable[Any] = (),
+    ) -> CheckResult:
+        """
+        A count or money check: the two figures, ``difference = source - gold``, ok when they are equal.
+
+        :param examples: Keys to name when the figures differ (a few are kept, sorted).
+        """
+        return cls(
+            check=check, table=table, source_value=source, gold_value=gold, difference=source - gold,
+            ok=source == gold, scope=scope, examples=example_keys(examples) if source != gold else (), note=note,
+        )  # fmt: skip
+
+    @classmethod
+    def key_by_key(cls, check: str, table: str, checked: int, failing: Iterable[Any], *, note: str) -> CheckResult:
+        """
+        A key-by-key check: ``checked`` keys compared, ``failing`` those that fail (a few kept as examples).
+        """
+        failed = list(failing)
+        return cls(
+            check=check, table=table, source_value=checked, gold_value=checked - len(failed),
+            difference=len(failed), ok=not failed, examples=example_keys(failed), note=note,
+        )  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form: money as exact decimal strings."""
@@ -166,6 +200,11 @@ class ReconciliationReport:
             "verdict: reconciled" if self.ok else f"verdict: {len(self.failures)} of {len(self.results)} checks differ"
         )
         return "\n".join(out)
+
+
+def example_keys(keys: Iterable[Any]) -> tuple[str, ...]:
+    """At most :data:`MAX_EXAMPLES` of ``keys``, sorted, without repeats, as strings."""
+    return tuple(str(key) for key in sorted(set(keys))[:MAX_EXAMPLES])
 
 
 def _json_number(value: Number) -> int | str:

@@ -38,64 +38,39 @@ class TableSpec:
         return bool(self.tracked)
 
 
+#: why a source column is not compared
+_PII = "PII, not in gold"
+_UNTRACKED = "untracked: no version of its own"
+
+
+def _columns(names: str) -> tuple[str, ...]:
+    """Column names from a whitespace-separated list, in order."""
+    return tuple(names.split())
+
+
 CUSTOMERS: Final = TableSpec(
     table="customers",
     key="customer_id",
     gold_table="dim_customers",
-    compared=(
-        "customer_ref",
-        "first_name_masked",
-        "last_name_masked",
-        "email_hash",
-        "email_masked",
-        "phone_hash",
-        "phone_masked",
-        "birth_year",
-        "city",
-        "country_code",
-        "tier",
-        "kyc_status",
-        "created_at",
-    ),
-    tracked=(
-        "first_name",
-        "last_name",
-        "email",
-        "phone",
-        "date_of_birth",
-        "address_line",
-        "city",
-        "postal_code",
-        "country_code",
-        "tier",
-        "kyc_status",
-    ),
-    skipped=(
-        ("address_line", "PII, not in gold"),
-        ("postal_code", "PII, not in gold"),
-        ("updated_at", "untracked: no version of its own"),
-    ),
+    compared=_columns("""
+        customer_ref first_name_masked last_name_masked email_hash email_masked phone_hash phone_masked birth_year
+        city country_code tier kyc_status created_at
+    """),
+    tracked=_columns("""
+        first_name last_name email phone date_of_birth address_line city postal_code country_code tier kyc_status
+    """),
+    skipped=(("address_line", _PII), ("postal_code", _PII), ("updated_at", _UNTRACKED)),
 )
 
 ACCOUNTS: Final = TableSpec(
     table="accounts",
     key="account_id",
     gold_table="dim_accounts",
-    compared=(
-        "customer_id",
-        "iban_hash",
-        "iban_masked",
-        "account_type",
-        "currency",
-        "status",
-        "opened_at",
-        "closed_at",
-        "created_at",
-    ),
-    tracked=("customer_id", "iban", "account_type", "currency", "status", "closed_at"),
+    compared=_columns("customer_id iban_hash iban_masked account_type currency status opened_at closed_at created_at"),
+    tracked=_columns("customer_id iban account_type currency status closed_at"),
     skipped=(
         ("balance", "untracked in the dimension; compared with fct_daily_account_balances"),
-        ("updated_at", "untracked: no version of its own"),
+        ("updated_at", _UNTRACKED),
     ),
 )
 
@@ -103,19 +78,10 @@ TRANSACTIONS: Final = TableSpec(
     table="transactions",
     key="transaction_id",
     gold_table="fct_transactions",
-    compared=(
-        "account_id",
-        "txn_type",
-        "direction",
-        "amount",
-        "status",
-        "transfer_id",
-        "reverses_transaction_id",
-        "booked_at",
-        "posted_at",
-        "created_at",
-        "updated_at",
-    ),
+    compared=_columns("""
+        account_id txn_type direction amount status transfer_id reverses_transaction_id booked_at posted_at
+        created_at updated_at
+    """),
     skipped=(("description", "not in gold"),),
 )
 

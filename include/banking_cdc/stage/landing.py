@@ -23,12 +23,17 @@ import pyarrow.parquet as pq
 #: Debezium operations accepted in the landing zone: create, update, delete, read (snapshot), truncate
 KNOWN_OPS = frozenset({"c", "u", "d", "r", "t"})
 
+#: where a message came from: the leading columns of landing and quarantine files alike
+_KAFKA_FIELDS = (
+    pa.field("kafka_topic", pa.string(), nullable=False),
+    pa.field("kafka_partition", pa.int32(), nullable=False),
+    pa.field("kafka_offset", pa.int64(), nullable=False),
+    pa.field("kafka_timestamp", pa.timestamp("ms", tz="UTC")),
+)
+
 LANDING_SCHEMA = pa.schema(
     [
-        pa.field("kafka_topic", pa.string(), nullable=False),
-        pa.field("kafka_partition", pa.int32(), nullable=False),
-        pa.field("kafka_offset", pa.int64(), nullable=False),
-        pa.field("kafka_timestamp", pa.timestamp("ms", tz="UTC")),
+        *_KAFKA_FIELDS,
         pa.field("kafka_key", pa.string()),
         pa.field("is_tombstone", pa.bool_(), nullable=False),
         pa.field("op", pa.string()),
@@ -47,11 +52,8 @@ LANDING_SCHEMA = pa.schema(
 
 QUARANTINE_SCHEMA = pa.schema(
     [
-        pa.field("kafka_topic", pa.string(), nullable=False),
-        pa.field("kafka_partition", pa.int32(), nullable=False),
-        pa.field("kafka_offset", pa.int64(), nullable=False),
-        pa.field("kafka_timestamp", pa.timestamp("ms", tz="UTC")),
-        pa.field("kafka_key", pa.binary()),
+        *_KAFKA_FIELDS,
+        pa.field("kafka_key", pa.binary()),  # as received: a poison message's key may not be text
         pa.field("raw_value", pa.binary()),
         pa.field("value_bytes", pa.int64(), nullable=False),
         pa.field("reason", pa.string(), nullable=False),

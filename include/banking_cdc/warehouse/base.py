@@ -38,6 +38,8 @@ LEDGER_COLUMNS: tuple[tuple[str, str, str], ...] = (
 )
 #: ledger columns that may be null (every other one is NOT NULL)
 LEDGER_NULLABLE = frozenset({"load_detail"})
+#: the ledger columns a :class:`LedgerRow` holds, in table order (all but the detail)
+LEDGER_ROW_COLUMNS: tuple[str, ...] = tuple(name for name, _d, _s in LEDGER_COLUMNS if name != "load_detail")
 
 
 def ledger_ddl(dialect: str, *, schema: str = BRONZE_SCHEMA) -> str:
@@ -159,7 +161,6 @@ class Warehouse(ABC):
     def load(self, files: Sequence[LandingFile], capture: CaptureConfig) -> LoadReport:
         """Load ``files`` (in bronze-table order) that the ledger does not hold; failures are reported per file."""
 
-    @abstractmethod
     def ledger(
         self, *, key_prefix: str | None = None, bronze_table: str | None = None, last_offset_from: int | None = None
     ) -> list[LedgerRow]:
@@ -170,10 +171,19 @@ class Warehouse(ABC):
         :param bronze_table: Only files loaded into this bronze table.
         :param last_offset_from: Only files whose range ends at or after this offset.
         """
+        names = ", ".join(self.identifier(name) for name in LEDGER_ROW_COLUMNS)
+        sql, params = ledger_select(
+            f"SELECT {names} FROM {self.bronze_relation(LEDGER_TABLE)}", key_prefix, bronze_table, last_offset_from
+        )
+        return [ledger_row(dict(zip(LEDGER_ROW_COLUMNS, row, strict=True))) for row in self.query(sql, params)]
+
+    def identifier(self, name: str) -> str:
+        """A (lower-case) table or column name as the warehouse's SQL spells it; Snowflake: upper case."""
+        return name
 
     @abstractmethod
     def bronze_relation(self, table: str) -> str:
-        """The qualified name of a bronze table, for the SQL callers pass to :meth:`query`."""
+        """The qualified name of a bronze table (or the ledger), for the SQL callers pass to :meth:`query`."""
 
     @abstractmethod
     def rows_loaded_between(self, start: datetime, end: datetime) -> dict[str, int]:

@@ -45,6 +45,10 @@ LOAD_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("source_file", "VARCHAR", "VARCHAR"),
     ("loaded_at", "TIMESTAMPTZ", "TIMESTAMP_TZ"),
 )
+#: the columns a landing file must have: copied, or parsed as JSON, into bronze
+LANDING_COLUMNS: tuple[tuple[str, str, str], ...] = (*BRONZE_COLUMNS, *PAYLOAD_COLUMNS)
+#: every column of a bronze table, in table order
+TABLE_COLUMNS: tuple[tuple[str, str, str], ...] = (*LANDING_COLUMNS, *LOAD_COLUMNS)
 
 _LANDING_KEY = re.compile(
     r"^(?P<prefix>.+)/(?P<topic>[^/]+)/partition=(?P<partition>\d+)/(?P<first>\d{20})-(?P<last>\d{20})\.parquet$"

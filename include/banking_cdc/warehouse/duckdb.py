@@ -24,21 +24,14 @@ from typing import Any
 from banking_cdc.capture.config import CaptureConfig
 from banking_cdc.settings import DUCKDB_CONN_ID
 from banking_cdc.stage.listing import LandingBucket
-from banking_cdc.warehouse.base import (
-    LedgerRow,
-    LoadReport,
-    MissingRelationError,
-    Warehouse,
-    ledger_ddl,
-    ledger_row,
-    ledger_select,
-)
+from banking_cdc.warehouse.base import LEDGER_ROW_COLUMNS, LoadReport, MissingRelationError, Warehouse, ledger_ddl
 from banking_cdc.warehouse.bronze import (
     BRONZE_COLUMNS,
     BRONZE_SCHEMA,
+    LANDING_COLUMNS,
     LEDGER_TABLE,
-    LOAD_COLUMNS,
     PAYLOAD_COLUMNS,
+    TABLE_COLUMNS,
     BronzeError,
     LandingFile,
     bronze_table_for_topic,
@@ -51,7 +44,7 @@ log = logging.getLogger(__name__)
 #: per-row unique message key), whose dictionary/FSST analysis at each checkpoint cost more than the
 #: insert itself; ZSTD is also several times smaller on disk (docs/BENCHMARKS.md, bronze profile)
 ZSTD_COLUMNS = frozenset({"kafka_key", *(name for name, _, _ in PAYLOAD_COLUMNS)})
-_LEDGER_NAMES = "file_key, bronze_table, rows_in_file, rows_loaded, first_offset, last_offset, loaded_at"
+_LEDGER_NAMES = ", ".join(LEDGER_ROW_COLUMNS)
 
 
 def duckdb_bronze_ddl(capture: CaptureConfig) -> list[str]:
@@ -68,7 +61,7 @@ def _bronze_table_ddl(table: str, name: str | None = None) -> str:
     columns = ",\n    ".join(
         f"{column} {duck}{' NOT NULL' if column in COORDINATES else ''}"
         f"{' USING COMPRESSION zstd' if column in ZSTD_COLUMNS else ''}"
-        for column, duck, _ in (*BRONZE_COLUMNS, *PAYLOAD_COLUMNS, *LOAD_COLUMNS)
+        for column, duck, _ in TABLE_COLUMNS
     )
     # no PRIMARY KEY index: the loader keeps (topic, partition, offset) unique (module docstring)
     return f"CREATE TABLE IF NOT EXISTS {BRONZE_SCHEMA}.{name or table} (\n    {columns}\n)"
@@ -119,7 +112,7 @@ def rebuild_keyed_bronze_tables(conn: Any, capture: CaptureConfig) -> list[str]:
     return rebuilt
 
 
-_INSERT_COLUMNS = ", ".join(name for name, _, _ in (*BRONZE_COLUMNS, *PAYLOAD_COLUMNS, *LOAD_COLUMNS))
+_INSERT_COLUMNS = ", ".join(name for name, _, _ in TABLE_COLUMNS)
 _SELECT_LIST = ", ".join(
     [name for name, _, _ in BRONZE_COLUMNS]
     + [f"CAST({name} AS JSON)" for name, _, _ in PAYLOAD_COLUMNS]  # validates: invalid JSON fails the file
@@ -238,7 +231,7 @@ class DuckDBWarehouse(Warehouse):
             arrow = pq.read_table(io.BytesIO(body))
         except Exception as exc:
             raise BronzeError(f"{where}: cannot read it as Parquet ({type(exc).__name__}: {exc})") from exc
-        missing = [name for name, _, _ in (*BRONZE_COLUMNS, *PAYLOAD_COLUMNS) if name not in arrow.column_names]
+        missing = [name for name, _, _ in LANDING_COLUMNS if name not in arrow.column_names]
         if missing:
             raise BronzeError(f"{where}: not a landing file, missing column(s) {missing}")
         problem = coordinates_problem(arrow, landing)
@@ -294,14 +287,6 @@ class DuckDBWarehouse(Warehouse):
         }
 
     # ------------------------------------------------------------------------------------------- reads
-
-    def ledger(
-        self, *, key_prefix: str | None = None, bronze_table: str | None = None, last_offset_from: int | None = None
-    ) -> list[LedgerRow]:
-        sql, params = ledger_select(f"SELECT {_LEDGER_NAMES} FROM {BRONZE_SCHEMA}.{LEDGER_TABLE}", key_prefix,
-                                    bronze_table, last_offset_from)  # fmt: skip
-        names = [n.strip() for n in _LEDGER_NAMES.split(",")]
-        return [ledger_row(dict(zip(names, row, strict=True))) for row in self.query(sql, params)]
 
     def bronze_relation(self, table: str) -> str:
         return f"{BRONZE_SCHEMA}.{table}"

@@ -13,22 +13,13 @@ bronze; then it is recorded in the ledger too. Setup SQL: :mod:`banking_cdc.ware
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
-from contextlib import suppress
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from banking_cdc.capture.config import CaptureConfig
-from banking_cdc.warehouse.base import (
-    LEDGER_COLUMNS,
-    LedgerRow,
-    LoadReport,
-    MissingRelationError,
-    Warehouse,
-    files_by_table,
-    ledger_row,
-    ledger_select,
-)
+from banking_cdc.warehouse.base import LoadReport, MissingRelationError, Warehouse, files_by_table
 from banking_cdc.warehouse.bronze import BRONZE_SCHEMA, LEDGER_TABLE, BronzeError, LandingFile
 from banking_cdc.warehouse.snowflake_copy import (
     COPY_SOURCE_FILE,
@@ -52,7 +43,6 @@ if TYPE_CHECKING:
     from banking_cdc.warehouse.snowflake_setup import SnowflakeSetup
 
 log = logging.getLogger(__name__)
-_LEDGER_SELECT = ", ".join(name.upper() for name, _d, _s in LEDGER_COLUMNS if name != "load_detail")
 
 
 class SnowflakeWarehouse(Warehouse):
@@ -153,14 +143,8 @@ class SnowflakeWarehouse(Warehouse):
             table, list(by_path), schema=self.schema, stage=self.stage, file_format=self.file_format,
             source_file=self.source_file,
         )  # fmt: skip
-        try:
+        with self._transaction():  # the batch's rows and ledger rows go together
             outcome, already = self._copy_and_record(table, qualified, sql, by_path)
-            self.conn.commit()
-        except BaseException:
-            # the batch's rows and ledger rows go together; a failed rollback (dead session) rolls back at close
-            with suppress(Exception):
-                self.conn.rollback()
-            raise
         report.statements += 1
         report.loaded += [
             {"key": by_path[p].key, "table": table, "rows_in_file": r.rows_parsed, "rows_loaded": r.rows_loaded,
@@ -187,38 +171,46 @@ class SnowflakeWarehouse(Warehouse):
         )  # fmt: skip
         # the same COPY, into the temporary twin instead of the bronze table
         sql = copy.replace(f"COPY INTO {self.schema}.{table.upper()} (", f"COPY INTO {statements['twin']} (", 1)
+        with self._transaction(), self.conn.cursor() as cur:
+            cur.execute(statements["use"])
+            cur.execute(statements["create"])
+            cur.execute(sql)
+            outcome = check_copy_results(
+                statements["twin"], list(by_path), parse_copy_result(cur.description, cur.fetchall())
+            )
+            cur.execute(statements["count"])
+            new_by_path: dict[str, int] = {}
+            for name, count in cur.fetchall():
+                path = match_reported_file(str(name), by_path)
+                if path is not None:
+                    new_by_path[path] = new_by_path.get(path, 0) + _int(count)
+            cur.execute(statements["insert"])
+            entries = []
+            for path, result in outcome.loaded.items():
+                landing = by_path[path]
+                added = new_by_path.get(path, 0)
+                entries.append(LedgerEntry(landing, table, result.rows_parsed, added, result.as_json()))
+                report.loaded.append(
+                    {"key": landing.key, "table": table, "rows_in_file": result.rows_parsed,
+                     "rows_loaded": added, "already_loaded": False}
+                )  # fmt: skip
+            merge_ledger(cur, entries, schema=self.schema)
+            cur.execute(statements["drop"])
+        report.statements += 1
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """
+        One transaction: committed when the block completes, rolled back when it raises (anything, even an
+        interrupt). A rollback that fails too (a dead session) is left to the server, which rolls back at close.
+        """
         try:
-            with self.conn.cursor() as cur:
-                cur.execute(statements["use"])
-                cur.execute(statements["create"])
-                cur.execute(sql)
-                outcome = check_copy_results(
-                    statements["twin"], list(by_path), parse_copy_result(cur.description, cur.fetchall())
-                )
-                cur.execute(statements["count"])
-                new_by_path: dict[str, int] = {}
-                for name, count in cur.fetchall():
-                    path = match_reported_file(str(name), by_path)
-                    if path is not None:
-                        new_by_path[path] = new_by_path.get(path, 0) + _int(count)
-                cur.execute(statements["insert"])
-                entries = []
-                for path, result in outcome.loaded.items():
-                    landing = by_path[path]
-                    added = new_by_path.get(path, 0)
-                    entries.append(LedgerEntry(landing, table, result.rows_parsed, added, result.as_json()))
-                    report.loaded.append(
-                        {"key": landing.key, "table": table, "rows_in_file": result.rows_parsed,
-                         "rows_loaded": added, "already_loaded": False}
-                    )  # fmt: skip
-                merge_ledger(cur, entries, schema=self.schema)
-                cur.execute(statements["drop"])
+            yield
             self.conn.commit()
         except BaseException:
             with suppress(Exception):
                 self.conn.rollback()
             raise
-        report.statements += 1
 
     def _copy_and_record(
         self, table: str, qualified: str, sql: str, by_path: Mapping[str, LandingFile]
@@ -284,16 +276,11 @@ class SnowflakeWarehouse(Warehouse):
 
     # ------------------------------------------------------------------------------------------- reads
 
-    def ledger(
-        self, *, key_prefix: str | None = None, bronze_table: str | None = None, last_offset_from: int | None = None
-    ) -> list[LedgerRow]:
-        sql, params = ledger_select(f"SELECT {_LEDGER_SELECT} FROM {self.schema}.{LEDGER_TABLE.upper()}", key_prefix,
-                                    bronze_table, last_offset_from)  # fmt: skip
-        names = [n.strip() for n in _LEDGER_SELECT.split(",")]
-        return [ledger_row(dict(zip(names, row, strict=True))) for row in self.query(sql, params)]
+    def identifier(self, name: str) -> str:
+        return name.upper()
 
     def bronze_relation(self, table: str) -> str:
-        return f"{self.schema}.{table.upper()}"
+        return f"{self.schema}.{self.identifier(table)}"
 
     def rows_loaded_between(self, start: datetime, end: datetime) -> dict[str, int]:
         rows = self.query(

@@ -19,6 +19,7 @@ from banking_cdc.warehouse.bronze import (
     LEDGER_TABLE,
     LOAD_COLUMNS,
     PAYLOAD_COLUMNS,
+    TABLE_COLUMNS,
     BronzeError,
     LandingFile,
 )
@@ -37,7 +38,7 @@ STATUS_LOAD_SKIPPED = "LOAD_SKIPPED"
 
 def copy_columns() -> tuple[str, ...]:
     """The bronze columns COPY INTO fills, in table order."""
-    return tuple(name.upper() for name, _d, _s in (*BRONZE_COLUMNS, *PAYLOAD_COLUMNS, *LOAD_COLUMNS))
+    return tuple(name.upper() for name, _d, _s in TABLE_COLUMNS)
 
 
 def copy_select_expressions(source_file: str = COPY_SOURCE_FILE) -> tuple[str, ...]:

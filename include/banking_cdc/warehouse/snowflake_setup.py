@@ -25,7 +25,7 @@ from banking_cdc.exceptions import BankingCdcError
 from banking_cdc.settings import DEFAULT_LANDING_BUCKET
 from banking_cdc.stage.landing import LANDING_SCHEMA
 from banking_cdc.warehouse.base import ledger_ddl
-from banking_cdc.warehouse.bronze import BRONZE_COLUMNS, BRONZE_SCHEMA, LOAD_COLUMNS, PAYLOAD_COLUMNS
+from banking_cdc.warehouse.bronze import BRONZE_COLUMNS, BRONZE_SCHEMA, LANDING_COLUMNS, LOAD_COLUMNS
 
 ADMIN_FILE = "00_admin.sql"
 PIPELINE_SETUP_FILES: tuple[str, ...] = ("10_database.sql", "20_landing.sql", "30_bronze.sql")
@@ -173,7 +173,7 @@ def bronze_table_ddl(table: str, source_table: str, *, schema: str) -> str:
     landing_nullable = {f.name: f.nullable for f in LANDING_SCHEMA}
     columns = [
         f"    {name.upper()} {sf_type}{'' if landing_nullable.get(name, True) else ' NOT NULL'},"
-        for name, _duckdb_type, sf_type in (*BRONZE_COLUMNS, *PAYLOAD_COLUMNS)
+        for name, _duckdb_type, sf_type in LANDING_COLUMNS
     ]
     columns += [f"    {name.upper()} {sf_type} NOT NULL," for name, _duckdb_type, sf_type in LOAD_COLUMNS]
     key = ", ".join(name.upper() for name, _d, _s in BRONZE_COLUMNS[:3])

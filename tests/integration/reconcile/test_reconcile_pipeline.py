@@ -42,7 +42,9 @@ BIN = Path(sys.executable).parent
 TABLES = ("customers", "accounts", "transactions")
 TOPICS = [f"bank.public.{table}" for table in TABLES]
 BUCKET = os.environ.get("BCDC_LANDING_BUCKET", "banking-landing")
-#: every operation of the generator happens in this workload (seed chosen for it; asserted below)
+#: every operation of the generator happens in this workload, whatever the shared source database holds from
+#: earlier tests: the generator opens every run with a tour of all its operations, done within its first
+#: ``COVERING_BOUND`` operations (asserted below; tests/integration/generator checks it from such states)
 EVENTS, SEED = 450, 8
 
 
