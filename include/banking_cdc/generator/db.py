@@ -106,15 +106,13 @@ def cursor(conn: Any) -> Iterator[Any]:
 @contextmanager
 def transaction(conn: Any) -> Iterator[Any]:
     """One database transaction: commit on success, roll back on any exception (which propagates)."""
-    cur = conn.cursor()
-    try:
-        yield cur
-        conn.commit()
-    except BaseException:
-        conn.rollback()
-        raise
-    finally:
-        cur.close()
+    with cursor(conn) as cur:
+        try:
+            yield cur
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
 
 
 def sync_identity_sequences(conn: Any) -> None:
