@@ -52,7 +52,7 @@ def warehouse_backend(explicit: str | None = None, *, check_variable: bool = Tru
     :param explicit: A backend chosen by the caller (e.g. an operator argument); skips the switch.
     :param check_variable: When the environment variable is not set, also ask Airflow for the Variable
         ``warehouse_backend`` (a task at run time): one found there (the metadata database, a secrets backend)
-        is refused, because the dbt DAG, rendered at parse time, cannot see it.
+        is refused unless it names the default, because the dbt DAG, rendered at parse time, cannot see it.
     :raises WarehouseConfigError: naming the setting when the value is not a backend, or when the Variable is
         set where only the loaders would see it.
     """
@@ -65,7 +65,8 @@ def warehouse_backend(explicit: str | None = None, *, check_variable: bool = Tru
         from airflow.sdk import Variable
 
         stored = Variable.get(WAREHOUSE_VARIABLE, default=None)
-        if stored is not None:
+        # one that agrees with the environment's default changes nothing; any other would split the warehouse
+        if stored is not None and str(stored).strip().lower() != DEFAULT_WAREHOUSE:
             raise WarehouseConfigError(
                 f"Airflow Variable {WAREHOUSE_VARIABLE!r} is set to {stored!r} outside the environment (metadata "
                 f"database or secrets backend), where the dbt DAG cannot see it: loads and dbt would use different "

@@ -30,6 +30,12 @@ def test_a_variable_only_the_loaders_would_see_is_refused_naming_both_settings()
             warehouse_backend()
 
 
+def test_a_stored_variable_naming_the_default_changes_nothing() -> None:
+    # e.g. an older airflow_settings.yaml that set warehouse_backend=duckdb: loads and dbt agree, nothing to refuse
+    with mock.patch("airflow.sdk.Variable.get", return_value=" DuckDB "):
+        assert warehouse_backend() == "duckdb"
+
+
 def test_dbt_and_the_loaders_follow_the_same_switch(monkeypatch: pytest.MonkeyPatch) -> None:
     from banking_cdc.transfers.s3_to_warehouse import S3ToWarehouseBronzeOperator
     from banking_cdc.warehouse.switch import dbt_target
