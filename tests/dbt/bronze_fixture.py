@@ -53,6 +53,14 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from banking_cdc.capture.config import CaptureConfig
+from banking_cdc.generator.mix import (
+    ACCOUNT_TYPES,
+    KYC_REJECT_SHARE,
+    OPERATION_WEIGHTS,
+    PENDING_SHARE,
+    PROFILE_CHANGES,
+    PROSPECT_SHARE,
+)
 from banking_cdc.generator.values import (
     AmountSampler,
     Descriptions,
@@ -61,14 +69,6 @@ from banking_cdc.generator.values import (
     iban_for,
     money_to_cents,
     random_uuid,
-)
-from banking_cdc.generator.workload import (
-    ACCOUNT_TYPES,
-    KYC_REJECT_SHARE,
-    OPERATION_WEIGHTS,
-    PENDING_SHARE,
-    PROFILE_CHANGES,
-    PROSPECT_SHARE,
 )
 from banking_cdc.generator.world import MAX_OPEN_ACCOUNTS, IdPool, Infeasible
 from banking_cdc.stage.landing import LANDING_SCHEMA, object_key

@@ -44,7 +44,7 @@ RATE, DURATION, SEED = 20, 30, 8
 
 def missing_operations(operations: dict[str, int]) -> list[str]:
     """Generator operations that did not occur (the summary names KYC decisions and profile changes by kind)."""
-    from banking_cdc.generator.workload import OPERATION_WEIGHTS
+    from banking_cdc.generator.mix import OPERATION_WEIGHTS
 
     done = {name for name, count in operations.items() if count}
     refined = {

@@ -16,7 +16,6 @@ Afterwards the tables are analysed, so the planner knows their new size.
 from __future__ import annotations
 
 import logging
-import random
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -27,20 +26,16 @@ from typing import Any, Final
 from banking_cdc.generator.db import (
     copy_lines,
     latest_business_time,
-    max_ids,
     redacted_error,
     reserve_ids,
     sqlstate,
-    sync_identity_sequences,
     transaction,
 )
+from banking_cdc.generator.operation_base import SeededSources
 from banking_cdc.generator.progress import NullProgress, ProgressBar
 from banking_cdc.generator.summary import RunSummary, Tally
 from banking_cdc.generator.values import (
     ZERO,
-    AmountSampler,
-    Descriptions,
-    ProfileFactory,
     SimulatedClock,
     iban_for,
     random_uuid,
@@ -116,7 +111,7 @@ class _Chunk:
     tally: Tally
 
 
-class BulkLoader:
+class BulkLoader(SeededSources):
     """
     Load ``customers`` customers, ``accounts_per_customer`` accounts each and ``transactions`` posted transaction
     rows (exactly) with COPY.
@@ -128,13 +123,7 @@ class BulkLoader:
     """
 
     def __init__(self, conn: Any, *, seed: int, start_time: datetime, chunk_rows: int) -> None:
-        self.conn = conn
-        sync_identity_sequences(conn)
-        base = max_ids(conn)
-        self.rng = random.Random(f"banking-cdc/bulk:{seed}:{base[0]}:{base[1]}:{base[2]}")
-        self.profiles = ProfileFactory(str(seed), self.rng)
-        self.amounts = AmountSampler(self.rng)
-        self.texts = Descriptions(self.profiles, self.rng)
+        self._attach(conn, "bulk", seed)
         latest = latest_business_time(conn)
         self.clock = SimulatedClock(latest if latest is not None and latest > start_time else start_time)
         self.chunk_rows = chunk_rows

@@ -16,8 +16,8 @@ import pytest
 from psycopg2.extensions import make_dsn
 
 from banking_cdc.generator import GeneratorConfig, check_invariants, run
+from banking_cdc.generator.mix import COVERING_BOUND, OPERATION_WEIGHTS
 from banking_cdc.generator.values import EDGE_AMOUNTS
-from banking_cdc.generator.workload import COVERING_BOUND, OPERATION_WEIGHTS
 from tests.source_changes import change_every_table
 
 from .conftest import FreshDatabase

@@ -140,7 +140,7 @@ def reconcile_json(
 
 
 def test_workload_has_every_kind_of_change(workload: dict[str, Any]) -> None:
-    from banking_cdc.generator.workload import OPERATION_WEIGHTS
+    from banking_cdc.generator.mix import OPERATION_WEIGHTS
 
     done = {name for name, count in workload["operations"].items() if count}
     # the summary names KYC decisions and profile changes by their outcome / kind
