@@ -9,9 +9,11 @@ import uuid
 import pytest
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
+from banking_cdc.settings import DEFAULT_LANDING_BUCKET
+
 pytestmark = pytest.mark.integration
 
-BUCKET = os.environ.get("BCDC_LANDING_BUCKET", "banking-landing")
+BUCKET = os.environ.get("BCDC_LANDING_BUCKET", DEFAULT_LANDING_BUCKET)
 
 
 def test_connection_points_at_the_local_endpoint(stack: dict[str, str]) -> None:

@@ -16,13 +16,14 @@ from banking_cdc.capture.config import CaptureConfig
 from banking_cdc.monitoring.metrics import GOLD_MODELS
 from banking_cdc.monitoring.store import MetricsStore
 from banking_cdc.operators.monitoring import WarehouseMetricsOperator
+from banking_cdc.settings import DEFAULT_LANDING_BUCKET
 from banking_cdc.stage.landing import object_key
 from banking_cdc.warehouse.duckdb import ensure_duckdb_bronze
 from tests.integration.monitoring.conftest import new_run_id, recorded
 
 pytestmark = pytest.mark.integration
 
-BUCKET = "banking-landing"
+BUCKET = DEFAULT_LANDING_BUCKET
 CAPTURE = CaptureConfig.load()
 TOPIC = CAPTURE.topic("accounts")
 

@@ -33,6 +33,7 @@ from airflow.providers.postgres.hooks.postgres import PostgresHook
 from banking_cdc.reconcile import cli
 from banking_cdc.reconcile.gold import tracked_changes_sql
 from banking_cdc.reconcile.spec import ACCOUNTS
+from banking_cdc.settings import DEFAULT_LANDING_BUCKET
 from tests.source_changes import change_every_table
 
 pytestmark = pytest.mark.integration
@@ -41,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent
 TABLES = ("customers", "accounts", "transactions")
 TOPICS = [f"bank.public.{table}" for table in TABLES]
-BUCKET = os.environ.get("BCDC_LANDING_BUCKET", "banking-landing")
+BUCKET = os.environ.get("BCDC_LANDING_BUCKET", DEFAULT_LANDING_BUCKET)
 #: every operation of the generator happens in this workload, whatever the shared source database holds from
 #: earlier tests: the generator opens every run with a tour of all its operations, done within its first
 #: ``COVERING_BOUND`` operations (asserted below; tests/integration/generator checks it from such states)

@@ -31,6 +31,7 @@ import fakesnow
 import pytest
 import snowflake.connector
 
+from banking_cdc.settings import DEFAULT_LANDING_BUCKET
 from banking_cdc.stage.landing import BatchBuilder, object_key
 from banking_cdc.transfers.s3_to_snowflake import S3ToSnowflakeBronzeOperator
 from banking_cdc.warehouse.bronze import BronzeError, LandingFile
@@ -46,7 +47,7 @@ from banking_cdc.warehouse.snowflake_setup import SnowflakeSetup, apply_setup
 
 pytestmark = pytest.mark.integration
 
-BUCKET = "banking-landing"
+BUCKET = DEFAULT_LANDING_BUCKET
 DATABASE = "BANKING"
 #: DuckDB's file-name column of a Parquet scan, the emulator's stand-in for METADATA$FILENAME
 EMULATOR_SOURCE_FILE = "filename"

@@ -16,9 +16,10 @@ from airflow.providers.apache.kafka.hooks.client import KafkaAdminClientHook
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import NewTopic
 
+from banking_cdc.settings import DEFAULT_LANDING_BUCKET
 from banking_cdc.transfers.kafka_to_s3 import KafkaToS3Operator
 
-BUCKET = os.environ.get("BCDC_LANDING_BUCKET", "banking-landing")
+BUCKET = os.environ.get("BCDC_LANDING_BUCKET", DEFAULT_LANDING_BUCKET)
 PARTITIONS = 3
 
 

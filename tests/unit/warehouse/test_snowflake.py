@@ -12,6 +12,7 @@ from unittest import mock
 
 import pytest
 
+from banking_cdc.settings import DEFAULT_LANDING_BUCKET
 from banking_cdc.stage.landing import object_key
 from banking_cdc.transfers.s3_to_snowflake import S3ToSnowflakeBronzeOperator
 from banking_cdc.warehouse.bronze import LEDGER_TABLE, BronzeError, LandingFile
@@ -39,7 +40,7 @@ from banking_cdc.warehouse.snowflake_setup import (
     split_sql,
 )
 
-BUCKET = "banking-landing"
+BUCKET = DEFAULT_LANDING_BUCKET
 COPY_COLUMNS = ("file", "status", "rows_parsed", "rows_loaded", "error_limit", "errors_seen", "first_error",
                 "first_error_line", "first_error_character", "first_error_column_name")  # fmt: skip
 DESCRIPTION = [(name, None) for name in COPY_COLUMNS]
