@@ -1,7 +1,8 @@
 """Monitoring of the CDC pipeline, every minute: observations into bcdc_ops.pipeline_metrics + Airflow metrics.
 
 Records consumer-group lag per partition, the replication slot's retained WAL and wal_status, the
-Debezium connector's and tasks' states, landing files not yet in bronze, bronze rows/s and the
+Debezium connector's and tasks' states, whether every captured table is published and its source changes
+reach its topic (capture coverage), landing files not yet in bronze, bronze rows/s and the
 freshness of every gold model (docs/ARCHITECTURE.md, "Monitoring", lists the metric names). A service
 that is down is recorded as UNREACHABLE without stopping the other collectors. The `verdict` task fails
 when a threshold of include/banking_cdc/config/monitoring.yaml is breached or a service is unreachable,
@@ -16,6 +17,7 @@ from airflow.sdk import DAG
 
 from banking_cdc.operate.alerts import pipeline_deadline
 from banking_cdc.operators.monitoring import (
+    CaptureCoverageOperator,
     ConnectorStateOperator,
     ConsumerLagOperator,
     MonitoringVerdictOperator,
@@ -45,6 +47,8 @@ with DAG(
         ConsumerLagOperator(task_id="kafka_lag", group_ids=[STAGE_GROUP_TEMPLATE]),
         ReplicationSlotOperator(task_id="replication_slot"),
         ConnectorStateOperator(task_id="connector_state"),
+        # every captured table is published, and its source changes move its topic
+        CaptureCoverageOperator(task_id="capture_coverage"),
         # opens the warehouse (DuckDB: one process at a time)
         WarehouseMetricsOperator(task_id="warehouse", bucket_name=LANDING_BUCKET_TEMPLATE, pool=DUCKDB_POOL),
     ]

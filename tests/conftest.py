@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -65,3 +66,15 @@ def capture_ready(stack: dict[str, str]) -> dict[str, object]:
         "topics": EnsureKafkaTopicsOperator(task_id="topics").execute(context),  # type: ignore[arg-type]
         "connector": EnsureDebeziumConnectorOperator(task_id="connector").execute(context),  # type: ignore[arg-type]
     }
+
+
+@pytest.fixture
+def user_source(stack: dict[str, str], tmp_path: Path) -> Iterator[Any]:
+    """A source schema of the test's own with a capture configuration and connector for it (removed afterwards)."""
+    from tests.support.user_source import UserSource
+
+    source = UserSource(tmp_path)
+    try:
+        yield source
+    finally:
+        source.close()

@@ -40,6 +40,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "banking_cdc.operators.health",
                     "banking_cdc.operators.capture",
+                    "banking_cdc.operators.initial_load",
                     "banking_cdc.operators.generator",
                     "banking_cdc.operators.monitoring",
                     "banking_cdc.operators.reconcile",

@@ -23,6 +23,12 @@ SNOWFLAKE_CONN_ID = "snowflake_default"
 #: PostgreSQL database of the metrics table (monitoring)
 METRICS_CONN_ID = "bcdc_metrics"
 
+# ------------------------------------------------------------------------------------------ configuration files
+
+#: environment variables naming a capture / monitoring configuration file to read instead of the packaged one
+CAPTURE_CONFIG_ENV = "BCDC_CAPTURE_CONFIG"
+MONITORING_CONFIG_ENV = "BCDC_MONITORING_CONFIG"
+
 # ------------------------------------------------------------------------------------------ landing zone
 
 #: bucket of the landing zone when the Airflow Variable ``landing_bucket`` is not set
@@ -73,6 +79,10 @@ UNLOADED_FILES = "landing.unloaded_files"
 UNLOADED_BYTES = "landing.unloaded_bytes"
 FRESHNESS = "gold.freshness_seconds"
 THROUGHPUT = "bronze.load_rows_per_s"
+SOURCE_CHANGES = "capture.source_changes"
+TOPIC_END = "capture.topic_end_offset"
+TABLE_PUBLISHED = "capture.table_published"
+UNSTREAMED = "capture.unstreamed_changes"
 #: one dbt test task's outcome, recorded by the dbt test listener
 DBT_TEST = "dbt.test_task"
 

@@ -27,7 +27,7 @@ from psycopg2.extensions import make_dsn
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "include"))
 
-from banking_cdc.capture.source_schema import CAPTURED_TABLES, apply_source_schema  # noqa: E402
+from banking_cdc.capture.source_schema import BANKING_TABLES, apply_source_schema  # noqa: E402
 from banking_cdc.generator import GeneratorConfig, check_invariants, run  # noqa: E402
 
 STATE = Path(os.environ.get("BCDC_STATE_DIR", ROOT / ".state"))
@@ -87,7 +87,7 @@ def main() -> int:
             # baseline: pre-rendered rows, plain COPY into unconstrained copies of the tables
             buffers = {}
             with conn.cursor() as cur:
-                for table in CAPTURED_TABLES:
+                for table in BANKING_TABLES:
                     buffer = io.StringIO()
                     cur.copy_expert(f"COPY {table} TO STDOUT", buffer)
                     buffers[table] = buffer
@@ -116,7 +116,7 @@ def main() -> int:
         now = time.perf_counter()
         print(f"(database dropped in {now - dropping:.1f} s; whole benchmark {now - started:.1f} s)")
 
-    counts = ", ".join(f"{table} {summary['rows'][table]['insert']}" for table in CAPTURED_TABLES)
+    counts = ", ".join(f"{table} {summary['rows'][table]['insert']}" for table in BANKING_TABLES)
     print(f"rows: {rows} ({counts})")
     print(f"generator bulk: {rows} rows in {elapsed:.2f} s = {generator_rate:,.0f} rows/s")
     print(f"baseline raw COPY (pre-rendered, unconstrained tables): {rows} rows in {baseline_elapsed:.2f} s")

@@ -16,8 +16,10 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +127,10 @@ def test_monitoring_run_on_a_healthy_pipeline_records_every_metric(
         f"bcdc-stage/{topic}/{p}" for topic, count in CAPTURE.topic_partitions().items() for p in range(count)
     }
     assert {by[("landing.unloaded_files", topic)].value for topic in TOPICS} == {0.0}
+    for table in CAPTURE.qualified_tables():  # every captured table is published; none has unstreamed changes
+        assert by[("capture.table_published", table)].value == 1.0
+        assert by[("capture.unstreamed_changes", table)].value in (None, 0.0)
+        assert by[("capture.source_changes", table)].value > 0
     for model in GOLD_MODELS:  # built minutes ago at most; a model with no row yet (no posted money) is EMPTY
         row = by[("gold.freshness_seconds", model)]
         assert (row.value is not None and 0 <= row.value < 600) or (row.value, row.status) == (None, "EMPTY"), row
@@ -144,14 +150,12 @@ def test_monitoring_run_on_a_healthy_pipeline_records_every_metric(
     assert otlp_gauges[("airflow.bcdc.monitoring.breaches.warehouse", None)] == 0.0
 
 
-def test_a_stopped_connector_fails_the_verdict_and_emails_the_breach(
-    airflow_db: Path, capture_ready: dict[str, object], monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def smtp_sink(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
+    """An SMTP server on loopback that keeps every message; Airflow's smtp_default points at it."""
     import socket
 
     from aiosmtpd.controller import Controller
-
-    from tests.integration.monitoring.conftest import set_connector, settled
 
     received: list[Any] = []
 
@@ -170,23 +174,78 @@ def test_a_stopped_connector_fails_the_verdict_and_emails_the_breach(
         json.dumps({"conn_type": "smtp", "host": "127.0.0.1", "port": port,
                     "extra": {"disable_tls": True, "disable_ssl": True}}),
     )  # fmt: skip
-    set_connector("stop", "STOPPED")
     try:
-        result = subprocess.run(
-            [str(Path(sys.executable).parent / "airflow"), "dags", "test", "cdc_monitoring"],
-            capture_output=True, text=True, timeout=600,
-        )  # fmt: skip
+        yield received
     finally:
-        set_connector("resume", "RUNNING")
         smtp.stop()
-    output = result.stdout + result.stderr
+
+
+def _monitoring_run() -> str:
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "airflow"), "dags", "test", "cdc_monitoring"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    return result.stdout + result.stderr
+
+
+def _alert_body(received: list[Any], output: str) -> str:
     assert re.search(r"DagRun Finished: dag_id=cdc_monitoring.*state=failed", output), output[-3000:]
     assert len(received) == 1, output[-3000:]
     message = email.message_from_bytes(received[0].content, policy=email.policy.default)
     assert message["Subject"].startswith("[banking-cdc] Monitoring alert: cdc_monitoring / manual__")
-    body = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert received[0].rcpt_tos == ["data-oncall@banking-cdc.invalid"]
+    return message.get_body(("html",)).get_content()  # type: ignore[union-attr,no-any-return]
+
+
+def test_a_stopped_connector_fails_the_verdict_and_emails_the_breach(
+    airflow_db: Path, capture_ready: dict[str, object], smtp_sink: list[Any]
+) -> None:
+    from tests.integration.monitoring.conftest import set_connector, settled
+
+    set_connector("stop", "STOPPED")
+    try:
+        output = _monitoring_run()
+    finally:
+        set_connector("resume", "RUNNING")
+    body = _alert_body(smtp_sink, output)
     # both consequences of the stop are listed: the connector, and the slot nobody reads any more
     assert f"connect.connector_state {CAPTURE.connector.name} = 0 [STOPPED] (&lt; threshold 1)" in body, body
     assert f"postgres.slot_active {CAPTURE.connector.config['slot.name']} = 0 (&lt; threshold 1)" in body, body
-    assert received[0].rcpt_tos == ["data-oncall@banking-cdc.invalid"]
     assert settled("RUNNING")
+
+
+def test_changes_that_never_reach_the_topic_fail_the_verdict_and_email_the_table(
+    airflow_db: Path, user_source: Any, smtp_sink: list[Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The silent loss of a RUNNING connector: a captured table out of the publication, written by a client."""
+    import yaml
+
+    from banking_cdc.monitoring.config import MonitoringConfig
+    from banking_cdc.operators.monitoring import CaptureCoverageOperator
+    from tests.support.user_source import RATES_DDL, topic_values
+
+    schema = user_source.name
+    user_source.sql(RATES_DDL)
+    user_source.configure(["fx_rates"])
+    user_source.setup()
+    assert len(topic_values(f"{schema}.{schema}.fx_rates", 25)) == 25  # the connector's snapshot is in
+    monitoring = yaml.safe_load(files("banking_cdc").joinpath("config/monitoring.yaml").read_text())
+    monitoring["capture"] = {"grace_seconds": 2}
+    config_path = tmp_path / "monitoring.yaml"
+    config_path.write_text(yaml.safe_dump(monitoring))
+    assert MonitoringConfig.load(config_path).grace_seconds == 2
+    monkeypatch.setenv("BCDC_CAPTURE_CONFIG", str(user_source.path))  # the DAG run watches this source
+    monkeypatch.setenv("BCDC_MONITORING_CONFIG", str(config_path))
+    observe = CaptureCoverageOperator(task_id="capture_coverage")
+
+    observe.execute({"run_id": "before"})  # type: ignore[arg-type]
+    user_source.sql(f"ALTER PUBLICATION {schema}_pub DROP TABLE {schema}.fx_rates")
+    for pair in range(1, 11):  # ten committed changes, by a plain client
+        user_source.sql("UPDATE {schema}.fx_rates SET rate = rate + 1 WHERE pair = %s", parameters=(f"EUR{pair}",))
+    time.sleep(3)
+    observe.execute({"run_id": "after the changes"})  # type: ignore[arg-type]
+    time.sleep(3)
+
+    body = _alert_body(smtp_sink, _monitoring_run())
+    assert f"capture.unstreamed_changes {schema}.fx_rates = 10 (&gt; threshold 0)" in body, body
+    assert f"capture.table_published {schema}.fx_rates = 0 (&lt; threshold 1)" in body, body

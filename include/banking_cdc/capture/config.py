@@ -7,6 +7,7 @@ an Airflow connection when the connector configuration is rendered.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from importlib.resources import files
@@ -16,6 +17,7 @@ from typing import Any
 import yaml
 
 from banking_cdc.exceptions import CaptureConfigError
+from banking_cdc.settings import CAPTURE_CONFIG_ENV
 
 DEBEZIUM_POSTGRES_CONNECTOR = "io.debezium.connector.postgresql.PostgresConnector"
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -34,6 +36,7 @@ DERIVED_CONNECTOR_KEYS = frozenset(
         "table.include.list",
         "publication.name",
         "signal.data.collection",
+        "message.key.columns",
     }
 )
 #: connector keys whose values the pipeline's guarantees depend on
@@ -74,6 +77,11 @@ class SourceSpec:
     :param publication: The publication the connector reads, limited to the captured tables.
     :param heartbeat_table: Table written by the connector's heartbeat action query.
     :param signal_table: Debezium signal table (incremental snapshots).
+    :param key_columns: Key columns of tables without a primary key (Debezium ``message.key.columns``).
+    :param manage_publication: The setup makes the publication publish exactly the captured tables; when
+        ``False`` a DBA owns it and the setup only verifies it (a captured table missing from it fails).
+    :param create_demo_tables: The setup creates the banking demo tables (``customers``, ``accounts``,
+        ``transactions``) when absent; leave it off for a database of your own tables.
     """
 
     schema: str
@@ -81,6 +89,9 @@ class SourceSpec:
     publication: str
     heartbeat_table: str
     signal_table: str
+    key_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    manage_publication: bool = True
+    create_demo_tables: bool = False
 
     def __post_init__(self) -> None:
         _identifier("source.schema", self.schema)
@@ -92,6 +103,16 @@ class SourceSpec:
             raise CaptureConfigError("source.tables lists a table twice")
         for key in ("publication", "heartbeat_table", "signal_table"):
             _identifier(f"source.{key}", getattr(self, key))
+        for table, columns in self.key_columns.items():
+            if table not in self.tables:
+                raise CaptureConfigError(f"source.key_columns names {table!r}, which is not in source.tables")
+            if not columns:
+                raise CaptureConfigError(f"source.key_columns.{table} must list at least one column")
+            for column in columns:
+                _identifier(f"source.key_columns.{table}[]", column)
+        for key in ("manage_publication", "create_demo_tables"):
+            if not isinstance(getattr(self, key), bool):
+                raise CaptureConfigError(f"source.{key} must be true or false, got {getattr(self, key)!r}")
 
     def qualified(self, table: str) -> str:
         """Return ``<schema>.<table>``."""
@@ -177,11 +198,19 @@ class CaptureConfig:
         """Validate and build from parsed YAML."""
         _expect_keys("capture config", data, {"source", "topics", "connector"})
         source, topics, connector = data["source"], data["topics"], data["connector"]
-        _expect_keys("source", source, {"schema", "tables", "publication", "heartbeat_table", "signal_table"})
+        _expect_keys(
+            "source",
+            source,
+            {"schema", "tables", "publication", "heartbeat_table", "signal_table"},
+            frozenset({"key_columns", "manage_publication", "create_demo_tables"}),
+        )
         _expect_keys("topics", topics, {"prefix", "replication_factor", "partitions"}, frozenset({"config"}))
         _expect_keys("connector", connector, {"name", "config"})
         if not isinstance(source["tables"], list):
             raise CaptureConfigError("source.tables must be a list")
+        key_columns = source.get("key_columns") or {}
+        if not isinstance(key_columns, dict) or not all(isinstance(v, list) for v in key_columns.values()):
+            raise CaptureConfigError("source.key_columns must be a mapping of table -> list of columns")
         if not isinstance(topics["partitions"], dict):
             raise CaptureConfigError("topics.partitions must be a mapping of table -> partition count")
         if not isinstance(connector["config"], dict):
@@ -193,6 +222,9 @@ class CaptureConfig:
                 publication=source["publication"],
                 heartbeat_table=source["heartbeat_table"],
                 signal_table=source["signal_table"],
+                key_columns={str(table): tuple(columns) for table, columns in key_columns.items()},
+                manage_publication=source.get("manage_publication", True),
+                create_demo_tables=source.get("create_demo_tables", False),
             ),
             topics=TopicSpec(
                 prefix=topics["prefix"],
@@ -210,8 +242,10 @@ class CaptureConfig:
         """
         Read and validate a capture configuration file.
 
-        :param path: YAML file; ``None`` reads the packaged ``banking_cdc/config/capture.yaml``.
+        :param path: YAML file; ``None`` reads ``$BCDC_CAPTURE_CONFIG`` when set, else the packaged
+            ``banking_cdc/config/capture.yaml``.
         """
+        path = path or os.environ.get(CAPTURE_CONFIG_ENV) or None
         try:
             if path is None:
                 text = files("banking_cdc").joinpath("config/capture.yaml").read_text(encoding="utf-8")
@@ -255,12 +289,21 @@ class CaptureConfig:
                 "database.dbname": dbname,
                 "topic.prefix": self.topics.prefix,
                 "schema.include.list": self.source.schema,
-                "table.include.list": ",".join(self.source.qualified(t) for t in self.source.tables),
+                "table.include.list": ",".join(self.qualified_tables()),
                 "publication.name": self.source.publication,
                 "signal.data.collection": self.source.qualified(self.source.signal_table),
             }
         )
+        if self.source.key_columns:
+            rendered["message.key.columns"] = ";".join(
+                f"{self.source.qualified(table)}:{','.join(columns)}"
+                for table, columns in self.source.key_columns.items()
+            )
         return rendered
+
+    def qualified_tables(self) -> list[str]:
+        """The captured tables, schema-qualified, in configuration order."""
+        return [self.source.qualified(table) for table in self.source.tables]
 
 
 def redacted(config: dict[str, str]) -> dict[str, str]:

@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from banking_cdc.command_line import command_parser
 from banking_cdc.generator.config import (
     DEFAULT_ACCOUNTS_PER_CUSTOMER,
     DEFAULT_CHUNK_ROWS,
@@ -31,12 +32,11 @@ exit codes: 0 done (and invariants hold when checked), 1 invariant violations, 2
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (types are checked here, ranges and combinations by :class:`GeneratorConfig`)."""
-    parser = argparse.ArgumentParser(
-        prog="python -m banking_cdc.generator",
-        description="Seedable, realistic banking workload for the source PostgreSQL (customers, accounts, "
+    parser = command_parser(
+        "python -m banking_cdc.generator",
+        "Seedable, realistic banking workload for the source PostgreSQL (customers, accounts, "
         "transactions). Prints counts only, never customer data.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        EPILOG,
     )
     mode = parser.add_argument_group("mode (choose one)")
     mode.add_argument("--events", type=int, metavar="N", help="perform exactly N operations, as fast as possible")

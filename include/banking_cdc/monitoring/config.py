@@ -7,6 +7,7 @@ watched connector, slot and topics are not repeated here: they come from ``captu
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from datetime import timedelta
 from importlib.resources import files
@@ -17,9 +18,9 @@ import yaml
 
 from banking_cdc.exceptions import BankingCdcError
 from banking_cdc.monitoring.metrics import METRICS
-from banking_cdc.settings import DEFAULT_STAGE_GROUP, LANDING_PREFIX
+from banking_cdc.settings import DEFAULT_STAGE_GROUP, LANDING_PREFIX, MONITORING_CONFIG_ENV
 
-_TOP_KEYS = {"retention_days", "timeout_seconds", "kafka", "landing", "bronze", "thresholds"}
+_TOP_KEYS = {"retention_days", "timeout_seconds", "kafka", "landing", "bronze", "capture", "thresholds"}
 
 
 class MonitoringConfigError(BankingCdcError):
@@ -75,6 +76,8 @@ class MonitoringConfig:
     :param group_ids: Kafka consumer groups whose lag is recorded.
     :param landing_prefix: Key prefix of landing files.
     :param max_window_seconds: Longest window of ``bronze.load_rows_per_s``.
+    :param grace_seconds: How long a committed source change may take to reach its topic before
+        ``capture.unstreamed_changes`` counts it.
     :param thresholds: Threshold per metric name (every documented metric has an entry).
     """
 
@@ -83,12 +86,14 @@ class MonitoringConfig:
     group_ids: tuple[str, ...] = (DEFAULT_STAGE_GROUP,)
     landing_prefix: str = LANDING_PREFIX
     max_window_seconds: float = 900
+    grace_seconds: float = 60
     thresholds: dict[str, Threshold] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _number("retention_days", self.retention_days, positive=True)
         _number("timeout_seconds", self.timeout_seconds, positive=True)
         _number("bronze.max_window_seconds", self.max_window_seconds, positive=True)
+        _number("capture.grace_seconds", self.grace_seconds, positive=True)
         if not self.group_ids or not all(isinstance(g, str) and g.strip() for g in self.group_ids):
             raise MonitoringConfigError(f"kafka.group_ids must list consumer group names, got {self.group_ids!r}")
         if not isinstance(self.landing_prefix, str) or not self.landing_prefix.strip("/"):
@@ -116,6 +121,7 @@ class MonitoringConfig:
         kafka = _mapping("kafka", data.get("kafka", {}), {"group_ids"})
         landing = _mapping("landing", data.get("landing", {}), {"prefix"})
         bronze = _mapping("bronze", data.get("bronze", {}), {"max_window_seconds"})
+        capture = _mapping("capture", data.get("capture", {}), {"grace_seconds"})
         raw_thresholds = _mapping("thresholds", data.get("thresholds", {}), set(METRICS))
         thresholds = {name: cls._threshold(f"thresholds.{name}", value) for name, value in raw_thresholds.items()}
         group_ids = kafka.get("group_ids", [DEFAULT_STAGE_GROUP])
@@ -130,6 +136,7 @@ class MonitoringConfig:
                 "bronze.max_window_seconds", bronze.get("max_window_seconds", 900), positive=True
             )
             or 900,
+            grace_seconds=_number("capture.grace_seconds", capture.get("grace_seconds", 60), positive=True) or 60,
             thresholds=thresholds,
         )
 
@@ -150,7 +157,8 @@ class MonitoringConfig:
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> MonitoringConfig:
-        """Load and validate ``path`` (default: the packaged ``config/monitoring.yaml``)."""
+        """Load and validate ``path`` (default: ``$BCDC_MONITORING_CONFIG``, else the packaged file)."""
+        path = path or os.environ.get(MONITORING_CONFIG_ENV) or None
         text = (
             Path(path).read_text()
             if path is not None

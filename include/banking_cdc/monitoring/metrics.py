@@ -61,6 +61,13 @@ _METRIC_TABLE: tuple[tuple[str, str, str, Breach, str], ...] = (
      "now - max(_built_at): time since the model last took in a change"),
     (settings.THROUGHPUT, "<topic>", "rows/s", "below",
      "rows loaded into bronze (ledger) since the previous observation / seconds since"),
+    (settings.SOURCE_CHANGES, "<schema>.<table>", "rows", "above",
+     "n_tup_ins + n_tup_upd + n_tup_del of pg_stat_user_tables (a counter since the statistics' reset)"),
+    (settings.TOPIC_END, "<schema>.<table>", "offsets", "above", "sum of the high watermarks of the table's topic"),
+    (settings.TABLE_PUBLISHED, "<schema>.<table>", "1/0", "below",
+     "1 when the connector's publication publishes the captured table; status MISSING: the table is absent"),
+    (settings.UNSTREAMED, "<schema>.<table>", "rows", "above",
+     "rows changed in the source in a window that ended grace_seconds ago while the topic did not move since"),
 )  # fmt: skip
 METRICS: dict[str, MetricSpec] = {fields[0]: MetricSpec(*fields) for fields in _METRIC_TABLE}
 

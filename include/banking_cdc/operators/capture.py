@@ -15,6 +15,16 @@ from banking_cdc.capture.config import CaptureConfig, redacted
 from banking_cdc.exceptions import TopicMismatchError
 
 
+def slot_active_pid(postgres_conn_id: str, slot: str) -> int | None:
+    """The process id of the walsender streaming ``slot`` now (``None``: nobody streams it, or no such slot)."""
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+    row = PostgresHook(postgres_conn_id=postgres_conn_id).get_first(
+        "SELECT active_pid FROM pg_replication_slots WHERE slot_name = %s", parameters=(slot,)
+    )
+    return None if row is None or row[0] is None else int(row[0])
+
+
 class CaptureConfigOperator(BaseOperator):
     """
     Base of the operators driven by the capture configuration (tables, topics, connector).
@@ -33,48 +43,53 @@ class CaptureConfigOperator(BaseOperator):
 
 class ApplySourceSchemaOperator(CaptureConfigOperator):
     """
-    Apply the source schema (tables, constraints, triggers, heartbeat and signal tables) and the publication.
+    Make every table of ``capture.yaml`` capturable and published, or fail naming each one that is not.
+
+    Creates the connector's heartbeat and signal tables (and the banking demo tables when
+    ``source.create_demo_tables``), checks each configured table (exists, plain table, primary key or declared
+    key columns, ``REPLICA IDENTITY FULL``, readable by the connector's user), then makes the publication
+    publish exactly them (``source.manage_publication``) or verifies it. See
+    :func:`~banking_cdc.capture.source_setup.ensure_source`.
 
     :param postgres_conn_id: Airflow connection to the source database, as the owner of its tables.
+    :param connector_conn_id: Airflow connection the Debezium connector signs in with (its user's privileges
+        are checked); ``None``: the same as ``postgres_conn_id``.
     """
 
-    template_fields: Sequence[str] = ("postgres_conn_id", "capture_config_path")
+    template_fields: Sequence[str] = ("postgres_conn_id", "connector_conn_id", "capture_config_path")
 
-    def __init__(self, *, postgres_conn_id: str = "postgres_source", **kwargs: Any) -> None:
+    def __init__(
+        self, *, postgres_conn_id: str = "postgres_source", connector_conn_id: str | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.postgres_conn_id = postgres_conn_id
+        self.connector_conn_id = connector_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow.providers.postgres.hooks.postgres import PostgresHook
+        from airflow.sdk import BaseHook
 
-        from banking_cdc.capture.source_schema import apply_source_schema
+        from banking_cdc.capture.source_setup import ensure_source
 
         capture = self.load_capture_config()
+        connector_user = BaseHook.get_connection(self.connector_conn_id or self.postgres_conn_id).login or ""
         conn = PostgresHook(postgres_conn_id=self.postgres_conn_id).get_conn()
         try:
-            apply_source_schema(conn, publication=capture.source.publication)
-            with conn.cursor() as cur:
-                cur.execute(
-                    "SELECT c.relname, c.relreplident FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                    "WHERE n.nspname = %s AND c.relname = ANY(%s)",
-                    (capture.source.schema, list(capture.source.tables)),
-                )
-                identity = dict(cur.fetchall())
-                cur.execute(
-                    "SELECT tablename FROM pg_publication_tables WHERE pubname = %s ORDER BY tablename",
-                    (capture.source.publication,),
-                )
-                published = [row[0] for row in cur.fetchall()]
+            setup = ensure_source(conn, capture, connector_user=connector_user)
         finally:
             conn.close()
-        not_full = sorted(table for table in capture.source.tables if identity.get(table) != "f")
-        if not_full:
-            raise RuntimeError(f"tables without REPLICA IDENTITY FULL after applying the schema: {not_full}")
-        self.log.info("Source schema applied; publication %s publishes %s", capture.source.publication, published)
+        self.log.info(
+            "Source ready: %d captured table(s), keys %s; publication %s publishes %s (added %s, removed %s)",
+            len(capture.source.tables), setup.keys, capture.source.publication, setup.published,
+            setup.added or "none", setup.removed or "none",
+        )  # fmt: skip
         return {
             "tables": list(capture.source.tables),
             "publication": capture.source.publication,
-            "published": published,
+            "published": setup.published,
+            "added": setup.added,
+            "removed": setup.removed,
+            "keys": setup.keys,
         }
 
 
@@ -191,6 +206,9 @@ class EnsureDebeziumConnectorOperator(CaptureConfigOperator):
         config = self.render_connector_config(capture)
         self.log.info("Desired configuration of connector %s: %s", name, redacted(config))
         hook = KafkaConnectHook(kafka_connect_conn_id=self.kafka_connect_conn_id)
+        previous = hook.get_connector_config(name)
+        # the walsender streaming the slot before the change: a new one shows the restarted task streams
+        slot_pid = slot_active_pid(self.postgres_conn_id, config["slot.name"]) if previous is not None else None
         outcome = hook.create_or_update_connector(name, config)
         expected_tasks = int(config.get("tasks.max", "1"))
         try:
@@ -204,4 +222,14 @@ class EnsureDebeziumConnectorOperator(CaptureConfigOperator):
             outcome = f"{outcome}, restarted"  # type: ignore[assignment]
         tasks = {str(task["id"]): task["state"] for task in status.get("tasks", [])}
         self.log.info("Connector %s %s; connector %s, tasks %s", name, outcome, status["connector"]["state"], tasks)
-        return {"connector": name, "outcome": outcome, "state": status["connector"]["state"], "tasks": tasks}
+        previous_tables = (
+            None if previous is None else [t for t in previous.get("table.include.list", "").split(",") if t]
+        )
+        return {
+            "connector": name,
+            "outcome": outcome,
+            "state": status["connector"]["state"],
+            "tasks": tasks,
+            "previous_tables": previous_tables,
+            "slot_pid_before": slot_pid,
+        }

@@ -1,7 +1,8 @@
 """Operators of the monitoring DAG: collect, record and emit pipeline metrics; the alerting verdict.
 
 One operator per collector, on the base :class:`MetricsCollectorOperator`: :class:`ConsumerLagOperator`,
-:class:`ReplicationSlotOperator`, :class:`ConnectorStateOperator` and :class:`WarehouseMetricsOperator`. Each
+:class:`ReplicationSlotOperator`, :class:`ConnectorStateOperator`, :class:`CaptureCoverageOperator` and
+:class:`WarehouseMetricsOperator`. Each
 applies the thresholds of ``config/monitoring.yaml``, stores every observation in
 ``bcdc_ops.pipeline_metrics`` and emits it as Airflow gauges. A service that is down is
 recorded as ``UNREACHABLE``; the task only fails when the metrics table itself cannot be written.
@@ -33,7 +34,9 @@ from banking_cdc.settings import (
     KAFKA_CONN_ID,
     KAFKA_CONNECT_CONN_ID,
     POSTGRES_CONN_ID,
+    SOURCE_CHANGES,
     THROUGHPUT,
+    TOPIC_END,
 )
 
 #: e-mail of a failed verdict; ``exception`` holds the list of breaches
@@ -154,6 +157,61 @@ class ConnectorStateOperator(MetricsCollectorOperator):
     def collect(self, config: MonitoringConfig, capture: CaptureConfig, now: datetime) -> list[MetricSample]:
         connectors = [capture.connector.name]
         return collectors.collect_connector_states(connectors, kafka_connect_conn_id=self.kafka_connect_conn_id)
+
+
+class CaptureCoverageOperator(MetricsCollectorOperator):
+    """
+    Every captured table is in the publication, and its source changes move its topic
+    (:mod:`banking_cdc.monitoring.coverage`): the alert for changes that a RUNNING connector never emits.
+
+    :param postgres_conn_id: Airflow connection to the source database.
+    :param kafka_config_id: Airflow connection to Kafka.
+    """
+
+    family = "capture"
+
+    def __init__(
+        self, *, postgres_conn_id: str = POSTGRES_CONN_ID, kafka_config_id: str = KAFKA_CONN_ID, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.postgres_conn_id = postgres_conn_id
+        self.kafka_config_id = kafka_config_id
+
+    def collect(self, config: MonitoringConfig, capture: CaptureConfig, now: datetime) -> list[MetricSample]:
+        from banking_cdc.monitoring import coverage
+
+        published: list[str] | None
+        changes: dict[str, float] | None
+        topic_ends: dict[str, float] | None
+        try:
+            published, changes = coverage.read_source(capture, self.postgres_conn_id)
+        except Exception as exc:  # noqa: BLE001 - recorded as UNREACHABLE
+            self.log.error("PostgreSQL (connection %s) is unreachable: %s", self.postgres_conn_id, exc)
+            published = changes = None
+        try:
+            topic_ends = coverage.read_topic_ends(capture, self.kafka_config_id, config.timeout_seconds)
+        except Exception as exc:  # noqa: BLE001 - recorded as UNREACHABLE
+            self.log.error("Kafka (connection %s) is unreachable: %s", self.kafka_config_id, exc)
+            topic_ends = None
+        grace = timedelta(seconds=config.grace_seconds)
+        return coverage.coverage_samples(
+            capture, published=published, changes=changes, topic_ends=topic_ends,
+            history=self._history(now - 3 * grace - timedelta(minutes=10)), now=now, grace=grace,
+        )  # fmt: skip
+
+    def _history(self, since: datetime) -> dict[str, list[Any]]:
+        """Earlier counters per table: observations of both counters at the same time."""
+        from banking_cdc.monitoring.coverage import Counters
+
+        values: dict[tuple[str, datetime], dict[str, float]] = {}
+        for row in MetricsStore(self.metrics_conn_id).read([SOURCE_CHANGES, TOPIC_END], since=since):
+            if row.value is not None:
+                values.setdefault((row.subject, row.observed_at), {})[row.metric] = row.value
+        history: dict[str, list[Any]] = {}
+        for (subject, observed_at), pair in values.items():
+            if len(pair) == 2:
+                history.setdefault(subject, []).append(Counters(observed_at, pair[SOURCE_CHANGES], pair[TOPIC_END]))
+        return history
 
 
 class WarehouseMetricsOperator(MetricsCollectorOperator, WarehouseReadOperator):

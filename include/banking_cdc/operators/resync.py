@@ -91,12 +91,15 @@ class DebeziumIncrementalSnapshotOperator(CaptureConfigOperator):
         self.kafka_config_id = kafka_config_id
 
     def execute(self, context: Context) -> dict[str, Any]:
+        capture = self.load_capture_config()
+        return self.signal_snapshot(capture, resync_tables(capture, self.tables), context)
+
+    def signal_snapshot(self, capture: CaptureConfig, tables: list[str], context: Context) -> dict[str, Any]:
+        """Record the tables' watermarks and insert the signal (see the class); return the signal's info."""
         from airflow.providers.postgres.hooks.postgres import PostgresHook
 
         from banking_cdc.operate.resync import dbt_selection
 
-        capture = self.load_capture_config()
-        tables = resync_tables(capture, self.tables)
         notification_topic(capture)  # fail before signalling if the connector cannot report completion
         dag_run = context.get("dag_run")
         run_id = getattr(dag_run, "run_id", None) or f"manual-{time.time_ns()}"
@@ -197,6 +200,9 @@ class DebeziumSnapshotCompleteSensor(ResyncSensor):
         )
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
+        if not self.signal.get("signal_id"):
+            self.log.info("No snapshot was signalled (%s): nothing to wait for", self.signal.get("reason", "no table"))
+            return PokeReturnValue(is_done=True, xcom_value={**self.signal, "ends": {}, "rows_scanned": {}})
         capture = CaptureConfig.load(self.capture_config_path)
         topic = notification_topic(capture)
         progress = snapshot_progress(self.signal["signal_id"], self._notifications(topic))

@@ -8,6 +8,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from banking_cdc.command_line import command_parser
+
 EPILOG = """\
 examples:
   python -m banking_cdc.reconcile                      # strict: the source is quiet, everything must match
@@ -23,12 +25,11 @@ EXIT_OK, EXIT_DIFFERENCES, EXIT_ERROR = 0, 1, 2
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser."""
-    parser = argparse.ArgumentParser(
-        prog="python -m banking_cdc.reconcile",
-        description="Compare gold with the source database per table: row counts, sums of money to the cent, "
+    parser = command_parser(
+        "python -m banking_cdc.reconcile",
+        "Compare gold with the source database per table: row counts, sums of money to the cent, "
         "current dimension rows, SCD2 versions, deleted keys. Prints keys and counts only, never row data.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        EPILOG,
     )
     parser.add_argument(
         "--grace-minutes",

@@ -18,6 +18,7 @@ from banking_cdc.exceptions import BankingCdcError
 from banking_cdc.reconcile.snapshot import GoldSnapshot, GoldTable, KeyVersions, normalise
 from banking_cdc.reconcile.spec import TABLES, TableSpec
 from banking_cdc.settings import DUCKDB_CONN_ID, SNOWFLAKE_CONN_ID
+from banking_cdc.warehouse.switch import WarehouseChoice
 
 if TYPE_CHECKING:
     from banking_cdc.warehouse.base import Warehouse
@@ -116,30 +117,20 @@ def deletes_sql(spec: TableSpec, dialect: Dialect = DUCKDB) -> str:
     """
 
 
-class WarehouseGoldReader:
+class WarehouseGoldReader(WarehouseChoice):
     """
     Gold of the warehouse the switch names (or ``backend``), read through the warehouse seam.
 
-    :param backend: ``duckdb`` or ``snowflake``; ``None`` follows the warehouse switch.
-    :param duckdb_conn_id: Airflow connection whose ``host`` is the DuckDB database file.
-    :param snowflake_conn_id: Airflow connection to Snowflake.
+    :param backend: ``duckdb`` or ``snowflake``; ``None`` follows the warehouse switch (resolved here).
+    :param connections: ``duckdb_conn_id`` / ``snowflake_conn_id``, as for
+        :class:`~banking_cdc.warehouse.switch.WarehouseChoice`.
     """
 
-    def __init__(
-        self,
-        backend: str | None = None,
-        duckdb_conn_id: str = DUCKDB_CONN_ID,
-        snowflake_conn_id: str = SNOWFLAKE_CONN_ID,
-    ) -> None:
-        from banking_cdc.warehouse.switch import warehouse_backend
-
-        self.backend: str = warehouse_backend(backend)
-        self.duckdb_conn_id = duckdb_conn_id
-        self.snowflake_conn_id = snowflake_conn_id
+    def __init__(self, backend: str | None = None, **connections: str) -> None:
+        super().__init__(warehouse_backend=backend, **connections)
+        self.backend: str = self.resolve_backend()
 
     def read(self) -> GoldSnapshot:
-        from banking_cdc.warehouse.switch import open_warehouse
-
         if self.backend == "duckdb":
             from banking_cdc.hooks.duckdb import DuckDBHook
 
@@ -149,10 +140,7 @@ class WarehouseGoldReader:
                     f"DuckDB warehouse {path} (connection {self.duckdb_conn_id!r}) does not exist"
                 )
         try:
-            warehouse = open_warehouse(
-                self.backend, read_only=True, duckdb_conn_id=self.duckdb_conn_id,
-                snowflake_conn_id=self.snowflake_conn_id,
-            )  # fmt: skip
+            warehouse = self.open_warehouse(self.backend)
         except Exception as exc:
             raise ReconcileSourceError(
                 f"cannot open the {self.backend} warehouse read-only: {exc} (DuckDB: another process holds it? "

@@ -1,4 +1,4 @@
--- banking-cdc source schema (PostgreSQL 15). Idempotent: applying it again changes nothing.
+-- banking-cdc demo tables of the source database (PostgreSQL 15). Idempotent: applying it again changes nothing.
 --
 -- Money is NUMERIC(18,2), amounts are positive with a direction (credit adds to the balance, debit
 -- subtracts). Every captured table has a primary key and REPLICA IDENTITY FULL, so updates and deletes
@@ -116,18 +116,3 @@ $$;
 ALTER TABLE customers REPLICA IDENTITY FULL;
 ALTER TABLE accounts REPLICA IDENTITY FULL;
 ALTER TABLE transactions REPLICA IDENTITY FULL;
-
--- Debezium heartbeat: the connector's heartbeat.action.query writes here, so the replication slot
--- keeps advancing (and WAL is released) while the captured tables are quiet.
-CREATE TABLE IF NOT EXISTS debezium_heartbeat (
-    id          integer PRIMARY KEY,
-    beat_at     timestamptz NOT NULL DEFAULT clock_timestamp()
-);
-
--- Debezium signal table (signal.data.collection): inserting an 'execute-snapshot' row starts an
--- incremental snapshot of chosen tables (the backfill / resync path).
-CREATE TABLE IF NOT EXISTS debezium_signal (
-    id      varchar(64) PRIMARY KEY,
-    type    varchar(32) NOT NULL,
-    data    varchar(2048)
-);

@@ -119,3 +119,43 @@ def open_warehouse(
     from banking_cdc.warehouse.duckdb import DuckDBWarehouse
 
     return DuckDBWarehouse(duckdb_conn_id, read_only=read_only, landing=landing)
+
+
+class WarehouseChoice:
+    """
+    A warehouse to read: the backend (``None``: the switch decides when it is opened) and both warehouses'
+    Airflow connections. A cooperative base (it passes other keyword arguments on), so operators, sensors and
+    plain readers share it.
+
+    :param warehouse_backend: ``duckdb`` or ``snowflake``; ``None`` follows the warehouse switch at run time.
+    :param duckdb_conn_id: Airflow connection of the DuckDB warehouse (``host`` = file path).
+    :param snowflake_conn_id: Airflow connection of Snowflake.
+    """
+
+    def __init__(
+        self,
+        *,
+        warehouse_backend: str | None = None,
+        duckdb_conn_id: str = DUCKDB_CONN_ID,
+        snowflake_conn_id: str = SNOWFLAKE_CONN_ID,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.warehouse_backend = warehouse_backend
+        self.duckdb_conn_id = duckdb_conn_id
+        self.snowflake_conn_id = snowflake_conn_id
+
+    def resolve_backend(self) -> WarehouseBackend:
+        """The backend read: ``warehouse_backend`` if set, else the switch (call it at run time)."""
+        return warehouse_backend(self.warehouse_backend)
+
+    def open_warehouse(self, backend: str | None = None) -> Warehouse:
+        """
+        Open the warehouse read-only; close it (or use ``with``) when done.
+
+        :param backend: The backend already resolved by :meth:`resolve_backend`; ``None`` resolves it.
+        """
+        return open_warehouse(
+            backend or self.warehouse_backend, read_only=True,
+            duckdb_conn_id=self.duckdb_conn_id, snowflake_conn_id=self.snowflake_conn_id,
+        )  # fmt: skip

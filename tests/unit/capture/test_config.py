@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
@@ -107,3 +108,53 @@ def test_unreadable_file_is_named(tmp_path: Path) -> None:
 def test_connection_without_host_is_named() -> None:
     with pytest.raises(CaptureConfigError, match="the source connection has no host"):
         CaptureConfig.load().connector_config(host="", port=5432, user="u", password="p", dbname="d")
+
+
+def test_key_columns_are_rendered_as_debezium_message_key_columns(raw: dict[str, Any]) -> None:
+    raw["source"]["tables"].append("ledger_lines")
+    raw["topics"]["partitions"]["ledger_lines"] = 2
+    raw["source"]["key_columns"] = {"ledger_lines": ["book_id", "line_no"]}
+    config = CaptureConfig.from_dict(raw).connector_config(host="h", port=5432, user="u", password="p", dbname="d")
+    assert config["message.key.columns"] == "public.ledger_lines:book_id,line_no"
+    assert config["table.include.list"].endswith(",public.ledger_lines")
+
+
+@pytest.mark.parametrize(
+    ("key_columns", "message"),
+    [
+        ({"nowhere": ["id"]}, "source.key_columns names 'nowhere', which is not in source.tables"),
+        ({"accounts": []}, "source.key_columns.accounts must list at least one column"),
+        ({"accounts": ["Bad Name"]}, "source.key_columns.accounts[] must be a lower-case SQL identifier"),
+        (["accounts"], "source.key_columns must be a mapping of table -> list of columns"),
+    ],
+)
+def test_bad_key_columns_are_refused_naming_the_key(raw: dict[str, Any], key_columns: Any, message: str) -> None:
+    raw["source"]["key_columns"] = key_columns
+    with pytest.raises(CaptureConfigError, match=re.escape(message)):
+        CaptureConfig.from_dict(raw)
+
+
+def test_publication_and_demo_table_switches_must_be_booleans(raw: dict[str, Any]) -> None:
+    raw["source"]["manage_publication"] = "yes"
+    with pytest.raises(CaptureConfigError, match=r"source\.manage_publication must be true or false, got 'yes'"):
+        CaptureConfig.from_dict(raw)
+
+
+def test_without_the_optional_keys_the_publication_is_managed_and_no_demo_table_is_created(
+    raw: dict[str, Any],
+) -> None:
+    for key in ("manage_publication", "create_demo_tables", "key_columns"):
+        raw["source"].pop(key, None)
+    source = CaptureConfig.from_dict(raw).source
+    assert (source.manage_publication, source.create_demo_tables, source.key_columns) == (True, False, {})
+
+
+def test_the_environment_names_another_capture_file(
+    raw: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    raw["source"]["tables"] = ["ledger_lines"]
+    raw["topics"]["partitions"] = {"ledger_lines": 2}
+    path = tmp_path / "capture.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    monkeypatch.setenv("BCDC_CAPTURE_CONFIG", str(path))
+    assert CaptureConfig.load().source.tables == ("ledger_lines",)
