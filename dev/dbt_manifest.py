@@ -1,4 +1,7 @@
-"""Regenerate, or check, the committed dbt manifest that the Cosmos DAG renders from.
+"""Regenerate, or check, the committed dbt manifest that the Cosmos DAG renders from, and the generic models.
+
+First the generic silver models, one per table of capture.yaml (``banking_dbt/models/current/``, see
+``banking_cdc.transform.current_models``), then the manifest.
 
 ``banking_dbt/manifest.json`` is what ``dags/banking_dbt_transform.py`` reads
 (``LoadMode.DBT_MANIFEST``): parsing a committed file is fast and needs no dbt at DAG parse time. It is
@@ -71,6 +74,22 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="fail when the committed manifest is stale")
     args = parser.parse_args()
+    from banking_cdc.capture.config import CaptureConfig
+    from banking_cdc.transform import current_models
+
+    capture = CaptureConfig.load()
+    if args.check:
+        stale = current_models.stale(PROJECT, capture)
+        if stale:
+            print(
+                f"the generic silver models lag behind capture.yaml ({', '.join(stale)}): run `make dbt-manifest` "
+                "and commit the result",
+                file=sys.stderr,
+            )
+            return 1
+    else:
+        for path in current_models.write(PROJECT, capture):
+            print(f"wrote banking_dbt/{path}")
     text = render(build_manifest())
     if args.check:
         if not MANIFEST.exists() or MANIFEST.read_text() != text:

@@ -52,6 +52,7 @@ import pyarrow as pa
 if __package__ in (None, ""):  # run as a script: make the repository root importable for ``tests.*``
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from banking_cdc.capture.catalog import SourceColumn
 from banking_cdc.capture.config import CaptureConfig
 from banking_cdc.generator.mix import (
     ACCOUNT_TYPES,
@@ -1373,6 +1374,58 @@ _SELECT_LIST: Final = ", ".join(
 )
 
 
+#: the source catalog of the fixture's columns (what the bronze load keeps in bronze.source_columns)
+_CATALOG_TYPES: Final = {
+    "int": ("bigint", "integer", 64, None),
+    "str": ("text", "text", None, None),
+    "money": ("numeric(18,2)", "decimal", 18, 2),
+    "ts": ("timestamp with time zone", "timestamptz", None, None),
+    "date": ("date", "date", None, None),
+}
+
+
+def catalog_columns() -> list[SourceColumn]:
+    """The source catalog of the fixture's tables, as the bronze load reads it from the source database."""
+    return [
+        SourceColumn(
+            table,
+            name,
+            position,
+            *_CATALOG_TYPES[kind][:2],
+            *_CATALOG_TYPES[kind][2:],
+            nullable=name != PRIMARY_KEYS[table],
+            key_position=1 if name == PRIMARY_KEYS[table] else None,
+        )
+        for table in TABLES
+        for position, (name, kind) in enumerate(COLUMNS[table], start=1)
+    ]
+
+
+def write_catalog(execute: Callable[[str, list[Any]], Any], dialect: str = "duckdb", relation: str = "") -> None:
+    """
+    Write :func:`catalog_columns` into the catalog table (created if missing, its rows replaced).
+
+    :param execute: Runs one statement with ``?`` (DuckDB) or ``%s`` (Snowflake connector) placeholders.
+    :param dialect: ``duckdb`` or ``snowflake``.
+    :param relation: The catalog table; default ``bronze.source_columns``.
+    """
+    from banking_cdc.warehouse.source_columns import COLUMNS as CATALOG_COLUMNS
+    from banking_cdc.warehouse.source_columns import TABLE, next_rows, table_ddl
+
+    relation = relation or f"{BRONZE_SCHEMA}.{TABLE}"
+    execute(table_ddl(dialect, relation), [])
+    execute(f"DELETE FROM {relation}", [])
+    tables, _ = next_rows([], catalog_columns(), datetime(2026, 1, 1, tzinfo=UTC))
+    names = [name for name, _d, _s in CATALOG_COLUMNS]
+    mark = "?" if dialect == "duckdb" else "%s"
+    stamp = f"CAST({mark} AS {'TIMESTAMPTZ' if dialect == 'duckdb' else 'TIMESTAMP_TZ'})"
+    values = ", ".join(stamp if name in ("dropped_at", "changed_at") else mark for name in names)
+    for rows in tables.values():
+        for row in rows:
+            params = [row[name].isoformat() if isinstance(row[name], datetime) else row[name] for name in names]
+            execute(f"INSERT INTO {relation} ({', '.join(names)}) VALUES ({values})", params)
+
+
 def load_bronze(
     target: str | Path | Any, fixture: BronzeFixture, parts: tuple[float, float] = (0.0, 1.0)
 ) -> dict[str, int]:
@@ -1408,6 +1461,7 @@ def load_bronze(
             conn.execute("SET enable_progress_bar = false")
         for statement in duckdb_bronze_ddl(CaptureConfig.load()):
             conn.execute(statement)
+        write_catalog(conn.execute)
         count = len(fixture.files)
         chosen = fixture.files[round(start * count) : round(end * count)]
         done = {row[0] for row in conn.execute(f"SELECT file_key FROM {BRONZE_SCHEMA}.{LEDGER_TABLE}").fetchall()}

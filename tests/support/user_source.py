@@ -12,6 +12,7 @@ import json
 import os
 import time
 import uuid
+from collections.abc import Callable
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -149,6 +150,22 @@ class UserSource:
 
 def _kafka() -> dict[str, Any]:
     return dict(json.loads(os.environ["AIRFLOW_CONN_KAFKA_DEFAULT"])["extra"])
+
+
+def wait_for_value(topic: str, predicate: Callable[[dict[str, Any]], bool], timeout: float = 120.0) -> None:
+    """Read ``topic`` from its start until a value satisfies ``predicate``; fail after ``timeout`` seconds."""
+    consumer = Consumer({**_kafka(), "group.id": f"test-{uuid.uuid4().hex}", "auto.offset.reset": "earliest",
+                         "enable.auto.commit": False})  # fmt: skip
+    consumer.subscribe([topic])
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            for message in consumer.consume(num_messages=500, timeout=1.0):
+                if message.error() is None and message.value() is not None and predicate(json.loads(message.value())):
+                    return
+    finally:
+        consumer.close()
+    raise AssertionError(f"{topic}: no matching event within {timeout:.0f} s")
 
 
 def topic_values(topic: str, minimum: int, timeout: float = 120.0) -> list[dict[str, Any]]:

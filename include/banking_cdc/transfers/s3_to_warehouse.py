@@ -26,7 +26,7 @@ from airflow.sdk import BaseOperator, Context
 
 from banking_cdc.assets import set_outlet_extra
 from banking_cdc.capture.config import CaptureConfig
-from banking_cdc.settings import AWS_CONN_ID, DUCKDB_CONN_ID, LANDING_PREFIX, SNOWFLAKE_CONN_ID
+from banking_cdc.settings import AWS_CONN_ID, DUCKDB_CONN_ID, LANDING_PREFIX, POSTGRES_CONN_ID, SNOWFLAKE_CONN_ID
 from banking_cdc.warehouse.base import LoadReport, Warehouse
 from banking_cdc.warehouse.bronze import BronzeError, LandingFile, bronze_table_for_topic, captured_landing_keys
 from banking_cdc.warehouse.snowflake_copy import COPY_SOURCE_FILE, MAX_FILES_PER_COPY
@@ -52,6 +52,9 @@ class S3ToWarehouseBronzeOperator(BaseOperator):
     :param file_format: Snowflake file format (default ``[<database>.]BRONZE.LANDING_PARQUET``).
     :param stage_prefix: Key prefix the Snowflake stage URL points at; '' when the stage is the bucket root.
     :param max_files_per_copy: Files per Snowflake COPY statement, 1 to 1,000.
+    :param postgres_conn_id: Airflow connection to the source database, whose catalog of the captured tables is
+        kept in ``bronze.source_columns`` before each load (the generic silver models type their columns from
+        it); ``None`` leaves the catalog alone. An unreachable source is a warning: the load goes on.
     """
 
     template_fields: Sequence[str] = (
@@ -80,6 +83,7 @@ class S3ToWarehouseBronzeOperator(BaseOperator):
         file_format: str | None = None,
         stage_prefix: str = "",
         max_files_per_copy: int = MAX_FILES_PER_COPY,
+        postgres_conn_id: str | None = POSTGRES_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -100,6 +104,7 @@ class S3ToWarehouseBronzeOperator(BaseOperator):
         self.file_format = file_format
         self.stage_prefix = stage_prefix
         self.max_files_per_copy = max_files_per_copy
+        self.postgres_conn_id = postgres_conn_id
 
     # ------------------------------------------------------------------------------------- the warehouse
 
@@ -178,6 +183,35 @@ class S3ToWarehouseBronzeOperator(BaseOperator):
             bronze_table_for_topic(capture, landing.topic)
         return files
 
+    def sync_catalog(self, warehouse: Warehouse, capture: CaptureConfig) -> list[Any]:
+        """
+        Refresh ``bronze.source_columns`` from the source (:mod:`banking_cdc.warehouse.source_columns`); return the
+        schema changes. The source being unreachable is logged, not raised: loading does not depend on it.
+        """
+        if self.postgres_conn_id is None:
+            return []
+        from datetime import UTC, datetime
+
+        from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+        from banking_cdc.capture.catalog import read_catalog
+        from banking_cdc.warehouse.source_columns import sync_source_columns
+
+        try:
+            conn = PostgresHook(postgres_conn_id=self.postgres_conn_id).get_conn()
+            try:
+                with conn.cursor() as cur:
+                    columns = read_catalog(cur, capture)
+            finally:
+                conn.close()
+        except Exception as exc:  # noqa: BLE001 - the load goes on; the catalog catches up on a later run
+            self.log.warning(
+                "Source catalog not refreshed (connection %s: %s: %s); bronze.source_columns keeps its last state",
+                self.postgres_conn_id, type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "",
+            )  # fmt: skip
+            return []
+        return sync_source_columns(warehouse, columns, datetime.now(UTC))
+
     # ---------------------------------------------------------------------------------------------- run
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -188,10 +222,12 @@ class S3ToWarehouseBronzeOperator(BaseOperator):
         keys = list(dict.fromkeys([*named, *swept]))
         files = self.parse_files(capture, keys)  # every key is checked before the warehouse is contacted
         report = LoadReport(backend=backend)
+        changes: list[Any] = []
         if files or backend == "duckdb":  # DuckDB creates its bronze on first use; Snowflake's is set up apart
             with self.open_warehouse(backend) as warehouse:
                 if backend == "duckdb":
                     warehouse.setup(capture)
+                changes = self.sync_catalog(warehouse, capture)
                 report = warehouse.load(files, capture)
         manifest = report.manifest()
         self.log.info(
@@ -205,6 +241,8 @@ class S3ToWarehouseBronzeOperator(BaseOperator):
             raise BronzeError(
                 f"{len(report.failures)} file(s) failed to load (the others are loaded): " + "; ".join(report.failures)
             )
+        if files or backend == "duckdb":
+            manifest["schema_changes"] = [str(change) for change in changes]
         extra = {
             "backend": backend,
             "files": [f["key"] for f in manifest["loaded"]],

@@ -209,6 +209,10 @@ class Warehouse(ABC):
     def query_records(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """Like :meth:`query`, each row as a dict keyed by its lower-case column names."""
 
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """A statement that writes (DDL, DML; ``?`` placeholders), committed; the warehouse must be writable."""
+        self.query(sql, params)
+
     #: the warehouse's SQL dialect (``duckdb`` or ``snowflake``), for callers writing SQL of their own
     @property
     def dialect(self) -> str:

@@ -1,0 +1,215 @@
+{#-
+  Generic silver: the current state of every key of any captured table, typed from the source catalog.
+
+  One model per table of capture.yaml (models/current/, written by `make dbt-manifest`); each is one call of
+  current_state('<table>'). The columns and their types come from bronze.source_columns, which the bronze load
+  keeps from the source catalog (banking_cdc.capture.catalog): nothing is written per table.
+
+  - Latest image per key ordered by (source LSN, Kafka partition, Kafka offset); tombstones and truncates are
+    ignored; a delete keeps the key with is_deleted = true and its before-image.
+  - Key: the primary key (or capture.yaml's key_columns), hashed from the images' raw text into _key (the
+    model's unique key; composite keys work alike).
+  - Types (decode_column): integers, numeric(p,s) exactly (p <= 38; wider or unconstrained numeric stays its
+    exact text), timestamptz, timestamp, time, date, boolean, uuid, text with any unicode, json/jsonb and arrays
+    as JSON, bytea as base64 text; nullable as in the source.
+  - Schema changes: an added column appears on the next run (the model re-reads all of bronze whenever the
+    catalog changed, so keys that did not change since also get it); a dropped column stays, null for images
+    without it; a widened type is followed (on_schema_change: sync_all_columns). A narrowing or incompatible
+    change is a problem in the catalog: this model fails naming table, column and types; no silent cast.
+  - var('bronze_cut') and the incremental look-back as in stage_current_state.
+-#}
+{% macro current_state(table_name) %}
+{%- set catalog = banking_dbt.source_catalog(table_name) -%}
+{%- if execute and not catalog -%}
+    {{ exceptions.raise_compiler_error(
+        "current_state('" ~ table_name ~ "'): bronze.source_columns has no column of this table. The bronze load "
+        ~ "(cdc_load_bronze, postgres_conn_id) keeps the source catalog: run it once the table is captured.") }}
+{%- endif -%}
+{%- set problems = catalog | selectattr('problem') | map(attribute='problem') | list -%}
+{%- if problems -%}
+    {{ exceptions.raise_compiler_error(
+        "current_state('" ~ table_name ~ "'): incompatible schema change(s) in the source, not applied: "
+        ~ problems | join('; ') ~ " (docs/ARCHITECTURE.md, Generic silver: schema changes)") }}
+{%- endif -%}
+{%- set keys = catalog | selectattr('key_position') | sort(attribute='key_position') | map(attribute='name') | list -%}
+{%- if execute and not keys -%}
+    {{ exceptions.raise_compiler_error("current_state('" ~ table_name ~ "'): the catalog names no key column") }}
+{%- endif -%}
+{%- set fingerprint = local_md5(catalog | map(attribute='signature') | join(';')) -%}
+{%- set names = catalog | map(attribute='name') | list -%}
+{%- set incremental = is_incremental() and banking_dbt.built_with_catalog(fingerprint) -%}
+{%- set state_columns = names + ['is_deleted', 'last_op', 'changed_at', '_key'] -%}
+with events as (
+    select
+        op,
+        source_lsn,
+        source_ts_ms,
+        kafka_partition,
+        kafka_offset,
+        loaded_at,
+        case when op = 'd' then before_json else after_json end as image
+    from {{ source('captured', table_name) }}
+    where not is_tombstone
+        and op in ('c', 'u', 'd', 'r')
+    {%- if var('bronze_cut', '') %}
+        and loaded_at <= {{ banking_dbt.bronze_cut() }}
+    {%- endif %}
+    {%- if incremental %}
+        and loaded_at > (
+            select {{ banking_dbt.minus_minutes(
+                "coalesce(max(_loaded_at), " ~ banking_dbt.epoch_ms_to_timestamp_tz(0) ~ ")",
+                var('incremental_lookback_minutes')) }}
+            from {{ this }}
+        )
+    {%- endif %}
+),
+
+typed as (
+    select
+        {%- for column in catalog %}
+        {{ banking_dbt.decode_column('image', column) }} as {{ banking_dbt.column_name(column.name) }},
+        {%- endfor %}
+        op = 'd' as is_deleted,
+        op as last_op,
+        {{ banking_dbt.epoch_ms_to_timestamp_tz('source_ts_ms') }} as changed_at,
+        {{ banking_dbt.surrogate_key(banking_dbt.json_texts('image', keys)) }} as _key,
+        source_lsn as _source_lsn,
+        kafka_partition as _kafka_partition,
+        kafka_offset as _kafka_offset,
+        loaded_at as _loaded_at
+    from events
+),
+
+candidates as (
+    select * from typed
+    {%- if incremental %}
+    union all
+    -- the current row of every key that has new events: new events are ordered against it
+    select
+        {%- for name in names %} {{ banking_dbt.column_name(name) }},{% endfor %}
+        is_deleted, last_op, changed_at, _key, _source_lsn, _kafka_partition, _kafka_offset, _loaded_at
+    from {{ this }} as current_row
+    where exists (select 1 from typed where typed._key = current_row._key)
+    {%- endif %}
+)
+
+select
+    {%- for name in names %}
+    {{ banking_dbt.column_name(name) }},
+    {%- endfor %}
+    is_deleted,
+    last_op,
+    changed_at,
+    _key,
+    '{{ fingerprint }}' as _catalog,
+    _source_lsn,
+    _kafka_partition,
+    _kafka_offset,
+    max(_loaded_at) over (partition by _key) as _loaded_at
+from candidates
+qualify row_number() over (
+    partition by _key order by _source_lsn desc, _kafka_partition desc, _kafka_offset desc
+) = 1
+{% endmacro %}
+
+
+{#- The catalog of one captured table: [{name, kind, precision, scale, key_position, problem, signature}]. -#}
+{% macro source_catalog(table_name) %}
+    {%- if not execute -%}{{ return([]) }}{%- endif -%}
+    {%- set query -%}
+        select column_name, kind, precision, scale, key_position, problem, pg_type, dropped_at
+        from {{ source('captured', 'source_columns') }}
+        where table_name = '{{ table_name }}'
+        order by case when dropped_at is null then 0 else 1 end, ordinal, column_name
+    {%- endset -%}
+    {%- set columns = [] -%}
+    {%- for row in run_query(query).rows -%}
+        {%- do columns.append({
+            'name': row[0], 'kind': row[1],
+            'precision': none if row[2] is none else row[2] | int,
+            'scale': none if row[3] is none else row[3] | int,
+            'key_position': none if row[4] is none else row[4] | int,
+            'problem': row[5],
+            'signature': [row[0], row[6], row[1], row[2], row[3], row[7] is not none] | join('|'),
+        }) -%}
+    {%- endfor -%}
+    {{ return(columns) }}
+{% endmacro %}
+
+
+{#- Whether {{ this }} was built with the catalog of this fingerprint (else: re-read all of bronze). -#}
+{% macro built_with_catalog(fingerprint) %}
+    {%- if not execute -%}{{ return(false) }}{%- endif -%}
+    {%- set query -%}
+        select count(*) from {{ this }} where _catalog = '{{ fingerprint }}'
+    {%- endset -%}
+    {{ return(run_query(query).rows[0][0] | int > 0) }}
+{% endmacro %}
+
+
+{#- Raw JSON text of some keys of an image (what the key hash is made of: independent of session settings). -#}
+{% macro json_texts(column, keys) %}
+    {%- set texts = [] -%}
+    {%- for key in keys -%}
+        {%- do texts.append(banking_dbt.json_text(column, key)) -%}
+    {%- endfor -%}
+    {{ return(texts) }}
+{% endmacro %}
+
+
+{#- A column's typed value from a Debezium row image, by its catalog kind (banking_cdc.capture.catalog). -#}
+{% macro decode_column(image, column) -%}
+    {{ return(adapter.dispatch('decode_column', 'banking_dbt')(image, column)) }}
+{%- endmacro %}
+
+{% macro default__decode_column(image, column) -%}
+    {%- set raw = banking_dbt.json_text(image, column.name) -%}
+    {%- set kind = column.kind -%}
+    {%- if kind == 'integer' -%}
+        cast({{ raw }} as {{ {16: 'smallint', 32: 'integer'}.get(column.precision, 'bigint') }})
+    {%- elif kind == 'decimal' -%} cast({{ raw }} as decimal({{ column.precision }}, {{ column.scale }}))
+    {%- elif kind == 'float' -%} cast({{ raw }} as double)
+    {%- elif kind == 'boolean' -%} cast({{ raw }} as boolean)
+    {%- elif kind == 'uuid' -%} cast({{ raw }} as uuid)
+    {%- elif kind == 'date' -%} {{ banking_dbt.epoch_days_to_date(raw) }}
+    {%- elif kind == 'timestamptz' -%} {{ banking_dbt.to_timestamp_tz(raw) }}
+    {%- elif kind == 'timestamp' -%}
+        make_timestamp(cast({{ raw }} as bigint){{ ' * 1000' if column.precision <= 3 else '' }})
+    {%- elif kind == 'time' -%}
+        (time '00:00:00' + to_microseconds(cast({{ raw }} as bigint){{ ' * 1000' if column.precision <= 3 else '' }}))
+    {%- elif kind == 'json' -%} cast({{ raw }} as json)
+    {%- elif kind == 'json_array' -%} ({{ image }} -> '{{ column.name }}')
+    {%- else -%} {{ raw }}
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro snowflake__decode_column(image, column) -%}
+    {%- set raw = banking_dbt.json_text(image, column.name) -%}
+    {%- set kind = column.kind -%}
+    {%- if kind == 'integer' -%}
+        cast({{ raw }} as number({{ {16: 5, 32: 10}.get(column.precision, 19) }}, 0))
+    {%- elif kind == 'decimal' -%} cast({{ raw }} as number({{ column.precision }}, {{ column.scale }}))
+    {%- elif kind == 'float' -%} cast({{ raw }} as float)
+    {%- elif kind == 'boolean' -%} cast({{ raw }} as boolean)
+    {%- elif kind == 'date' -%} {{ banking_dbt.epoch_days_to_date(raw) }}
+    {%- elif kind == 'timestamptz' -%} {{ banking_dbt.to_timestamp_tz(raw) }}
+    {%- elif kind == 'timestamp' -%}
+        to_timestamp_ntz(cast({{ raw }} as number(19, 0)), {{ 3 if column.precision <= 3 else 6 }})
+    {%- elif kind == 'time' -%}
+        timeadd({{ 'millisecond' if column.precision <= 3 else 'microsecond' }}, cast({{ raw }} as number(19, 0)),
+            cast('00:00:00' as time))
+    {%- elif kind == 'json' -%} parse_json({{ raw }})
+    {%- elif kind == 'json_array' -%} {{ image }}:"{{ column.name }}"
+    {%- else -%} {{ raw }}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- A source column's name as the warehouse spells it, quoted (reserved words work; Snowflake: upper case). -#}
+{% macro column_name(name) -%}
+    {{ return(adapter.dispatch('column_name', 'banking_dbt')(name)) }}
+{%- endmacro %}
+
+{% macro default__column_name(name) -%}{{ adapter.quote(name) }}{%- endmacro %}
+
+{% macro snowflake__column_name(name) -%}{{ adapter.quote(name | upper) }}{%- endmacro %}

@@ -1,0 +1,2 @@
+-- Generated from capture.yaml by `make dbt-manifest` (banking_cdc.transform.current_models): do not edit.
+{{ banking_dbt.current_state('accounts') }}

@@ -1,0 +1,174 @@
+"""Generic silver for a table the project did not create: source -> Debezium -> landing -> bronze -> dbt, exact.
+
+The table (composite key, numeric(20,6), timestamptz, date, RTL text and emoji, uuid, jsonb, boolean, an int
+array, nullable columns) lives in a schema of the test's own with a connector of its own (tests/support/
+user_source.py). Its generic model is generated into a copy of the dbt project from that capture
+configuration, exactly as `make dbt-manifest` writes the project's own; the bronze load keeps the catalog.
+Then a column is added while the table is written (it reaches silver, and the load reports it), and a
+narrowing fails the table's model naming the column.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from banking_cdc.capture.config import CaptureConfig
+from banking_cdc.settings import DEFAULT_LANDING_BUCKET
+from banking_cdc.transform import current_models
+from tests.support.user_source import LEDGER_DDL, UserSource, wait_for_value
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[3]
+BIN = Path(sys.executable).parent
+
+
+class Chain:
+    """Stage the user's topics, load them into a DuckDB file of the test's own, build its generic models."""
+
+    def __init__(self, source: UserSource, work: Path) -> None:
+        self.source = source
+        self.work = work
+        self.database = work / "warehouse.duckdb"
+        self.prefix = f"current-state-test-{uuid.uuid4().hex[:10]}/raw"
+        self.group = f"current-state-test-{uuid.uuid4().hex[:10]}"
+        self.project = work / "banking_dbt"
+        shutil.copytree(ROOT / "banking_dbt", self.project, ignore=shutil.ignore_patterns("target", "logs"))
+        os.environ["AIRFLOW_CONN_DUCKDB_ANYTABLE"] = json.dumps({"conn_type": "duckdb", "host": str(self.database)})
+
+    def land_and_load(self) -> dict[str, Any]:
+        from banking_cdc.transfers.kafka_to_s3 import KafkaToS3Operator
+        from banking_cdc.transfers.s3_to_duckdb import S3ToDuckDBBronzeOperator
+
+        capture = CaptureConfig.load(self.source.path)
+        for table in capture.source.tables:
+            KafkaToS3Operator(
+                task_id="stage", topics=[capture.topic(table)], group_id=self.group,
+                bucket_name=DEFAULT_LANDING_BUCKET, landing_prefix=self.prefix, deferrable=False,
+            ).execute(context={})  # type: ignore[arg-type]  # fmt: skip
+        return S3ToDuckDBBronzeOperator(
+            task_id="load", bucket_name=DEFAULT_LANDING_BUCKET, landing_prefix=self.prefix,
+            duckdb_conn_id="duckdb_anytable", capture_config_path=str(self.source.path),
+        ).execute(context={})  # type: ignore[arg-type]  # fmt: skip
+
+    def dbt_build(self) -> subprocess.CompletedProcess[str]:
+        current_models.write(self.project, CaptureConfig.load(self.source.path))
+        project = str(self.project)
+        return subprocess.run(
+            [str(BIN / "dbt"), "build", "--select", "tag:current_state", "--project-dir", project,
+             "--profiles-dir", project, "--target", "duckdb", "--target-path", str(self.work / "target"),
+             "--log-path", str(self.work / "logs")],
+            capture_output=True, text=True, env={**os.environ, "BCDC_DUCKDB_PATH": str(self.database)}, timeout=600,
+        )  # fmt: skip
+
+    def silver(self) -> dict[tuple[int, int], dict[str, Any]]:
+        with duckdb.connect(str(self.database), read_only=True) as conn:
+            cursor = conn.execute("SELECT * FROM silver.current_ledger_entries")
+            names = [d[0] for d in cursor.description]
+            rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        return {(row["book_id"], row["entry_no"]): row for row in rows}
+
+    def cleanup(self) -> None:
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        from banking_cdc.stage.listing import iter_keys
+
+        s3 = S3Hook(aws_conn_id="aws_default")
+        keys = list(iter_keys(s3, DEFAULT_LANDING_BUCKET, self.prefix.split("/")[0] + "/"))
+        for start in range(0, len(keys), 500):
+            s3.delete_objects(bucket=DEFAULT_LANDING_BUCKET, keys=keys[start : start + 500])
+
+
+def source_rows(source: UserSource) -> dict[tuple[int, int], dict[str, Any]]:
+    conn = source.hook.get_conn()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT * FROM {source.name}.ledger_entries")
+            names = [d[0] for d in cur.description]
+            rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+    finally:
+        conn.close()
+    return {(row["book_id"], row["entry_no"]): row for row in rows}
+
+
+def mark(source: UserSource, memo: str) -> None:
+    """Commit a marker row and wait until its event is in the topic: every earlier change is there too."""
+    source.sql("UPDATE {schema}.ledger_entries SET memo = %s WHERE book_id = 2 AND entry_no = 1", parameters=(memo,))
+    wait_for_value(f"{source.name}.{source.name}.ledger_entries", lambda v: (v.get("after") or {}).get("memo") == memo)
+
+
+def assert_same(silver: dict[tuple[int, int], dict[str, Any]], source: dict[tuple[int, int], dict[str, Any]]) -> None:
+    live = {key: row for key, row in silver.items() if not row["is_deleted"]}
+    assert sorted(live) == sorted(source)
+    for key, expected in source.items():
+        actual = live[key]
+        for column, value in expected.items():
+            got = actual[column]
+            if column == "attributes":
+                got = json.loads(got) if isinstance(got, str) else got
+            if column == "tags" and isinstance(got, str):
+                got = json.loads(got)
+            assert got == value, f"{key} {column}: silver {got!r} != source {value!r}"
+
+
+def test_any_table_reaches_generic_silver_exactly_and_follows_its_schema(
+    user_source: UserSource, tmp_path: Path
+) -> None:
+    user_source.sql(LEDGER_DDL)
+    user_source.configure(["ledger_entries"])
+    user_source.setup()
+    chain = Chain(user_source, tmp_path)
+    try:
+        for _ in range(60):  # one row updated many times, some deleted, some inserted
+            user_source.sql(
+                "UPDATE {schema}.ledger_entries SET amount = amount + 0.000001, reconciled = NOT reconciled "
+                "WHERE book_id = 3 AND entry_no = 2"
+            )
+        user_source.sql("DELETE FROM {schema}.ledger_entries WHERE entry_no IN (3, 4)")
+        user_source.sql(
+            "INSERT INTO {schema}.ledger_entries VALUES (9, 9, 12345678901234.123456, now(), NULL, 'שלום 👋', "
+            "gen_random_uuid(), '{{\"nested\": {{\"a\": [1, 2]}}}}', true, '{{}}')"
+        )
+        mark(user_source, "first pass")
+        first = chain.land_and_load()
+        assert first["schema_changes"] == []
+        built = chain.dbt_build()
+        assert built.returncode == 0, built.stdout[-4000:]
+        silver = chain.silver()
+        assert_same(silver, source_rows(user_source))
+        assert {key for key, row in silver.items() if row["is_deleted"]} == {(1, 3), (2, 4)}
+        assert silver[(9, 9)]["amount"] == Decimal("12345678901234.123456")
+
+        # a column is added while the table is written: it reaches silver on the next run, and is reported
+        user_source.sql("ALTER TABLE {schema}.ledger_entries ADD COLUMN fee numeric(10,4)")
+        user_source.sql("UPDATE {schema}.ledger_entries SET fee = entry_no / 7.0 WHERE entry_no % 2 = 0")
+        mark(user_source, "second pass")
+        second = chain.land_and_load()
+        assert second["schema_changes"] == ["ledger_entries.fee added (numeric(10,4))"]
+        built = chain.dbt_build()
+        assert built.returncode == 0, built.stdout[-4000:]
+        silver = chain.silver()
+        assert_same(silver, source_rows(user_source))
+        assert silver[(3, 2)]["fee"] == Decimal("0.2857")
+
+        # a narrowing is not applied: the table's model fails naming the column and both types
+        user_source.sql("ALTER TABLE {schema}.ledger_entries ALTER COLUMN fee TYPE numeric(8,4)")
+        mark(user_source, "third pass")
+        third = chain.land_and_load()
+        assert third["schema_changes"] == ["ledger_entries.fee narrowed from numeric(10,4) to numeric(8,4)"]
+        built = chain.dbt_build()
+        assert built.returncode != 0
+        assert "ledger_entries.fee narrowed from numeric(10,4) to numeric(8,4)" in built.stdout, built.stdout[-3000:]
+    finally:
+        chain.cleanup()
