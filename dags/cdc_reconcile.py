@@ -3,7 +3,9 @@
 Compares, per table, the source PostgreSQL (through `postgres_source`) with the warehouse's gold layer:
 row counts, sums of money to the cent (per status and direction, balances, daily activity), current
 dimension rows vs live source rows (PII as gold's hashes), SCD2 versions vs tracked changes in bronze,
-and deleted keys closed. The report (keys and counts only) is in the task log and its XCom.
+and deleted keys closed; and every captured table (capture.yaml) against its generic silver model
+`silver.current_<table>`: row count, each key's current row, exact numeric sums (strict mode only). The
+report (keys and counts only) is in the task log and its XCom.
 
 Param `grace_minutes`: 0 = strict (the source is quiet and the pipeline has caught up: everything must
 match); N = leave out keys changed in the last N minutes (the source moves while gold lags). Manual

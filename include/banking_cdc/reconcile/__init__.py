@@ -2,7 +2,8 @@
 
 ``python -m banking_cdc.reconcile`` (exit 0 reconciled, 1 differences, 2 usage or connection error) and
 :class:`banking_cdc.operators.reconcile.ReconcileOperator` (the ``cdc_reconcile`` DAG) both run
-:func:`run_reconciliation`; :mod:`banking_cdc.reconcile.checks` documents what each check asserts.
+:func:`run_reconciliation`; :mod:`banking_cdc.reconcile.checks` documents what each check of gold asserts,
+:mod:`banking_cdc.reconcile.generic` the checks of every captured table against its generic silver model.
 """
 
 from __future__ import annotations

@@ -114,6 +114,7 @@ class ReconciliationReport:
     :param warehouse: The warehouse backend read (``duckdb`` / ``snowflake``).
     :param results: The result rows, in check order.
     :param in_flight: Source table -> keys left out as in flight (grace mode only).
+    :param notes: Checks not run, and why (shown with the report).
     """
 
     mode: str
@@ -122,6 +123,7 @@ class ReconciliationReport:
     warehouse: str
     results: list[CheckResult] = field(default_factory=list)
     in_flight: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -149,6 +151,7 @@ class ReconciliationReport:
             "source_taken_at": self.source_taken_at.isoformat(),
             "warehouse": self.warehouse,
             "in_flight": dict(self.in_flight),
+            "notes": list(self.notes),
             "checks": len(self.results),
             "failed": len(self.failures),
             "results": [result.to_dict() for result in self.results],
@@ -191,6 +194,7 @@ class ReconciliationReport:
         ]
         if self.in_flight:
             out.append("in flight (left out): " + ", ".join(f"{t} {n}" for t, n in self.in_flight.items()))
+        out.extend(f"note: {note}" for note in self.notes)
         for failure in self.failures:
             detail = failure.note
             if failure.examples:

@@ -218,6 +218,17 @@ def test_loads_every_file_once_and_skips_ledger_files_on_the_next_run(
     )
     assert duplicates == []
 
+    # the source catalog was kept in Snowflake SQL before the load (the generic silver models read it)
+    catalog = query(
+        snowflake_conn,
+        f"SELECT TABLE_NAME, COLUMN_NAME, KIND, PRECISION, SCALE, KEY_POSITION FROM {DATABASE}.BRONZE.SOURCE_COLUMNS "
+        "WHERE TABLE_NAME = 'accounts' AND COLUMN_NAME IN ('account_id', 'balance') ORDER BY COLUMN_NAME",
+    )
+    assert [tuple(row) for row in catalog] == [
+        ("accounts", "account_id", "integer", 64, None, 1), ("accounts", "balance", "decimal", 18, 2, None),
+    ]  # fmt: skip
+    assert manifest["schema_changes"] == []
+
     again = load(list(landed))
     assert again["files_skipped"] == len(landed) and again["loaded"] == []
     assert again["rows_loaded"] == 0 and again["copy_statements"] == 0

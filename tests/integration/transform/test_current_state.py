@@ -26,7 +26,7 @@ import pytest
 from banking_cdc.capture.config import CaptureConfig
 from banking_cdc.settings import DEFAULT_LANDING_BUCKET
 from banking_cdc.transform import current_models
-from tests.support.user_source import LEDGER_DDL, UserSource, wait_for_value
+from tests.support.user_source import LEDGER_DDL, RATES_DDL, UserSource, wait_for_value
 
 pytestmark = pytest.mark.integration
 
@@ -104,7 +104,12 @@ def source_rows(source: UserSource) -> dict[tuple[int, int], dict[str, Any]]:
 
 def mark(source: UserSource, memo: str) -> None:
     """Commit a marker row and wait until its event is in the topic: every earlier change is there too."""
-    source.sql("UPDATE {schema}.ledger_entries SET memo = %s WHERE book_id = 2 AND entry_no = 1", parameters=(memo,))
+    source.sql(
+        "INSERT INTO {schema}.ledger_entries (book_id, entry_no, amount, booked_at, memo, entry_ref) "
+        "VALUES (0, 0, 0, now(), %s, gen_random_uuid()) "
+        "ON CONFLICT (book_id, entry_no) DO UPDATE SET memo = EXCLUDED.memo",
+        parameters=(memo,),
+    )
     wait_for_value(f"{source.name}.{source.name}.ledger_entries", lambda v: (v.get("after") or {}).get("memo") == memo)
 
 
@@ -171,4 +176,114 @@ def test_any_table_reaches_generic_silver_exactly_and_follows_its_schema(
         assert built.returncode != 0
         assert "ledger_entries.fee narrowed from numeric(10,4) to numeric(8,4)" in built.stdout, built.stdout[-3000:]
     finally:
+        chain.cleanup()
+
+
+def write_for(source: UserSource, seconds: float, seed: int) -> dict[str, int]:
+    """Random inserts, updates (two hot keys updated hundreds of times) and deletes by a plain client."""
+    import random
+    import time
+
+    rng = random.Random(seed)
+    conn = source.hook.get_conn()
+    conn.autocommit = True
+    counts = {"insert": 0, "update": 0, "delete": 0}
+    table = f"{source.name}.ledger_entries"
+    next_no = 1000
+    deadline = time.monotonic() + seconds
+    try:
+        with conn.cursor() as cur:
+            while time.monotonic() < deadline:
+                roll = rng.random()
+                if roll < 0.35:
+                    next_no += 1
+                    cur.execute(
+                        f"INSERT INTO {table} VALUES (%s, %s, %s, now(), current_date, %s, gen_random_uuid(), "
+                        "%s::jsonb, false, ARRAY[%s])",
+                        (rng.randint(1, 5), next_no, Decimal(rng.randint(1, 10**9)) / 10**6, f"€ {next_no} ✓",
+                         json.dumps({"n": next_no}), next_no),
+                    )  # fmt: skip
+                    counts["insert"] += 1
+                elif roll < 0.9:
+                    hot = rng.random() < 0.5
+                    cur.execute(
+                        f"UPDATE {table} SET amount = amount + %s, memo = %s, attributes = attributes || %s::jsonb "
+                        "WHERE (book_id, entry_no) = (SELECT book_id, entry_no FROM " + table +
+                        " ORDER BY CASE WHEN %s THEN entry_no ELSE random() * 1e9 END LIMIT 1)",
+                        (Decimal("0.000001"), f"u{counts['update']}", json.dumps({"u": counts["update"]}), hot),
+                    )  # fmt: skip
+                    counts["update"] += 1
+                else:
+                    cur.execute(
+                        f"DELETE FROM {table} WHERE (book_id, entry_no) = "
+                        f"(SELECT book_id, entry_no FROM {table} ORDER BY random() LIMIT 1)"
+                    )
+                    counts["delete"] += 1
+    finally:
+        conn.close()
+    return counts
+
+
+def test_concurrent_writes_reach_generic_silver_and_reconcile_exactly(user_source: UserSource, tmp_path: Path) -> None:
+    """
+    A table added by configuration while a plain client writes it for 60 s (inserts, hot keys updated hundreds of
+    times, deletes) and the chain runs: afterwards generic reconciliation finds 0 differences in either table.
+    """
+    import threading
+    import time
+
+    from banking_cdc.reconcile.generic import generic_checks
+    from banking_cdc.warehouse.duckdb import DuckDBWarehouse
+
+    user_source.sql(LEDGER_DDL)
+    user_source.sql(RATES_DDL)
+    user_source.configure(["fx_rates"])
+    user_source.setup()  # a pipeline that already runs, capturing another table
+    chain = Chain(user_source, tmp_path)
+    counts: dict[str, int] = {}
+    writer = threading.Thread(target=lambda: counts.update(write_for(user_source, 60, seed=5)))
+    try:
+        writer.start()
+        # the bank's table is added by configuration alone while it is written: its initial load (an
+        # incremental snapshot) overlaps the streamed changes
+        user_source.configure(["fx_rates", "ledger_entries"])
+        added = user_source.setup()
+        assert added["initial_load"]["added"] == ["ledger_entries"]
+        assert added["loaded"]["rows_scanned"][f"{user_source.name}.ledger_entries"] >= 40
+        runs = 0
+        while writer.is_alive():  # the chain runs while the bank writes: incremental builds on partial data
+            time.sleep(10)
+            chain.land_and_load()
+            assert chain.dbt_build().returncode == 0
+            runs += 1
+        writer.join()
+        assert runs >= 3 and counts["update"] > 200, (runs, counts)
+        mark(user_source, "after the writes")
+        chain.land_and_load()
+        built = chain.dbt_build()
+        assert built.returncode == 0, built.stdout[-4000:]
+
+        capture = CaptureConfig.load(user_source.path)
+        conn = user_source.hook.get_conn()
+        try:
+            with DuckDBWarehouse("duckdb_anytable", read_only=True) as warehouse:
+                results = generic_checks(capture, conn, warehouse)
+            assert [r.label for r in results if not r.ok] == []
+            assert {r.check for r in results} == {"row_count", "current_rows", "numeric_sum"}
+            assert {r.table for r in results} == {"current_fx_rates", "current_ledger_entries"}
+            rows = next(r for r in results if r.check == "row_count" and r.table == "current_ledger_entries")
+            assert rows.source_value == rows.gold_value > 40
+
+            # the check can fail: one amount off by a millionth in silver
+            with duckdb.connect(str(chain.database)) as db:
+                db.execute("UPDATE silver.current_ledger_entries SET amount = amount + 0.000001 "
+                           "WHERE NOT is_deleted AND entry_no = (SELECT min(entry_no) FROM "
+                           "silver.current_ledger_entries WHERE NOT is_deleted)")  # fmt: skip
+            with DuckDBWarehouse("duckdb_anytable", read_only=True) as warehouse:
+                failing = {(r.check, r.scope) for r in generic_checks(capture, conn, warehouse) if not r.ok}
+            assert failing == {("current_rows", ""), ("numeric_sum", "amount")}
+        finally:
+            conn.close()
+    finally:
+        writer.join()
         chain.cleanup()

@@ -500,6 +500,7 @@ def conn() -> FakeConnection:
 
 def run(conn: FakeConnection, files: Any, **kwargs: Any) -> dict[str, Any]:
     kwargs.setdefault("sweep", False)
+    kwargs.setdefault("postgres_conn_id", None)  # the source catalog's sync has tests of its own
     op = S3ToSnowflakeBronzeOperator(task_id="load_bronze", file_keys=files, bucket_name=BUCKET, **kwargs)
     hook = mock.MagicMock()
     hook.get_conn.return_value = conn
@@ -660,7 +661,9 @@ def test_asset_events_carry_the_files_in_bronze(conn: FakeConnection) -> None:
     conn.totals = {"BRONZE.CUSTOMERS": 5}
     outlet = mock.sentinel.bronze
     events: dict[Any, Any] = {outlet: mock.MagicMock()}
-    op = S3ToSnowflakeBronzeOperator(task_id="t", file_keys=[a, b], bucket_name=BUCKET, sweep=False, outlets=[])
+    op = S3ToSnowflakeBronzeOperator(
+        task_id="t", file_keys=[a, b], bucket_name=BUCKET, sweep=False, outlets=[], postgres_conn_id=None
+    )
     op.outlets = [outlet]
     hook = mock.MagicMock()
     hook.get_conn.return_value = conn
