@@ -26,7 +26,7 @@ import pytest
 from banking_cdc.capture.config import CaptureConfig
 from banking_cdc.settings import DEFAULT_LANDING_BUCKET
 from banking_cdc.transform import current_models
-from tests.support.user_source import LEDGER_DDL, RATES_DDL, UserSource, wait_for_value
+from tests.support.user_source import LEDGER_DDL, RATES_DDL, UserSource, topic_end, wait_for_value
 
 pytestmark = pytest.mark.integration
 
@@ -167,33 +167,61 @@ def test_any_table_reaches_generic_silver_exactly_and_follows_its_schema(
         assert_same(silver, source_rows(user_source))
         assert silver[(3, 2)]["fee"] == Decimal("0.2857")
 
+        # a widened type is followed: silver's column widens, values stay exact
+        user_source.sql("ALTER TABLE {schema}.ledger_entries ALTER COLUMN fee TYPE numeric(14,4)")
+        user_source.sql("UPDATE {schema}.ledger_entries SET fee = 1234567890.1234 WHERE book_id = 3 AND entry_no = 2")
+        mark(user_source, "wider")
+        widened = chain.land_and_load()
+        assert widened["schema_changes"] == ["ledger_entries.fee widened from numeric(10,4) to numeric(14,4)"]
+        built = chain.dbt_build()
+        assert built.returncode == 0, built.stdout[-4000:]
+        silver = chain.silver()
+        assert_same(silver, source_rows(user_source))
+        assert silver[(3, 2)]["fee"] == Decimal("1234567890.1234")
+
         # a narrowing is not applied: the table's model fails naming the column and both types
+        user_source.sql("UPDATE {schema}.ledger_entries SET fee = 1 WHERE book_id = 3 AND entry_no = 2")
         user_source.sql("ALTER TABLE {schema}.ledger_entries ALTER COLUMN fee TYPE numeric(8,4)")
         mark(user_source, "third pass")
         third = chain.land_and_load()
-        assert third["schema_changes"] == ["ledger_entries.fee narrowed from numeric(10,4) to numeric(8,4)"]
+        assert third["schema_changes"] == ["ledger_entries.fee narrowed from numeric(14,4) to numeric(8,4)"]
         built = chain.dbt_build()
         assert built.returncode != 0
-        assert "ledger_entries.fee narrowed from numeric(10,4) to numeric(8,4)" in built.stdout, built.stdout[-3000:]
+        assert "ledger_entries.fee narrowed from numeric(14,4) to numeric(8,4)" in built.stdout, built.stdout[-3000:]
     finally:
         chain.cleanup()
 
 
 def write_for(source: UserSource, seconds: float, seed: int) -> dict[str, int]:
-    """Random inserts, updates (two hot keys updated hundreds of times) and deletes by a plain client."""
+    """
+    Random inserts, updates (a hot key updated hundreds of times) and deletes by a plain client; half-way through,
+    ``ALTER TABLE ... ADD COLUMN fee numeric(10,4)``, which later updates set.
+    """
     import random
     import time
 
     rng = random.Random(seed)
     conn = source.hook.get_conn()
     conn.autocommit = True
-    counts = {"insert": 0, "update": 0, "delete": 0}
+    counts = {"insert": 0, "update": 0, "delete": 0, "fee_set": 0}
     table = f"{source.name}.ledger_entries"
     next_no = 1000
     deadline = time.monotonic() + seconds
+    altered = False
     try:
         with conn.cursor() as cur:
             while time.monotonic() < deadline:
+                if not altered and time.monotonic() > deadline - seconds / 2:
+                    cur.execute(f"ALTER TABLE {table} ADD COLUMN fee numeric(10,4)")
+                    altered = True
+                if altered and rng.random() < 0.2:
+                    cur.execute(
+                        f"UPDATE {table} SET fee = %s WHERE (book_id, entry_no) = "
+                        f"(SELECT book_id, entry_no FROM {table} ORDER BY random() LIMIT 1)",
+                        (Decimal(rng.randint(0, 10**8)) / 10**4,),
+                    )
+                    counts["fee_set"] += 1
+                    continue
                 roll = rng.random()
                 if roll < 0.35:
                     next_no += 1
@@ -268,7 +296,11 @@ def test_concurrent_writes_reach_generic_silver_and_reconcile_exactly(user_sourc
         try:
             with DuckDBWarehouse("duckdb_anytable", read_only=True) as warehouse:
                 results = generic_checks(capture, conn, warehouse)
+                fee = warehouse.query(
+                    "SELECT count(fee), any_value(typeof(fee)) FROM silver.current_ledger_entries WHERE fee IS NOT NULL"
+                )[0]
             assert [r.label for r in results if not r.ok] == []
+            assert fee[0] > 0 and fee[1] == "DECIMAL(10,4)"  # the column added while written reached silver
             assert {r.check for r in results} == {"row_count", "current_rows", "numeric_sum"}
             assert {r.table for r in results} == {"current_fx_rates", "current_ledger_entries"}
             rows = next(r for r in results if r.check == "row_count" and r.table == "current_ledger_entries")
@@ -284,6 +316,23 @@ def test_concurrent_writes_reach_generic_silver_and_reconcile_exactly(user_sourc
             assert failing == {("current_rows", ""), ("numeric_sum", "amount")}
         finally:
             conn.close()
+
+        # ledger_entries is removed by configuration: its changes stop; fx_rates keeps flowing to silver
+        user_source.configure(["fx_rates"])
+        removed = user_source.setup()
+        assert removed["schema"]["removed"] == [f"{user_source.name}.ledger_entries"]
+        ledger_topic = f"{user_source.name}.{user_source.name}.ledger_entries"
+        ledger_end = topic_end(ledger_topic)
+        user_source.sql("UPDATE {schema}.ledger_entries SET memo = 'not captured any more'")
+        user_source.sql("UPDATE {schema}.fx_rates SET rate = 7.5 WHERE pair = 'EUR3'")
+        wait_for_value(f"{user_source.name}.{user_source.name}.fx_rates", lambda v: (v.get("after") or {}).get(
+            "rate") == "7.50000000")  # fmt: skip
+        assert topic_end(ledger_topic) == ledger_end
+        chain.land_and_load()
+        assert chain.dbt_build().returncode == 0
+        with duckdb.connect(str(chain.database), read_only=True) as db:
+            rate = db.execute("SELECT rate FROM silver.current_fx_rates WHERE pair = 'EUR3'").fetchone()[0]
+        assert rate == Decimal("7.5")
     finally:
         writer.join()
         chain.cleanup()
