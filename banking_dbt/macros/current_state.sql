@@ -16,7 +16,7 @@
     catalog changed, so keys that did not change since also get it); a dropped column stays, null for images
     without it; a widened type is followed (on_schema_change: sync_all_columns). A narrowing or incompatible
     change is a problem in the catalog: this model fails naming table, column and types; no silent cast.
-  - var('bronze_cut') and the incremental look-back as in stage_current_state.
+  - The events read as for stage_current_state (change_events: bronze_cut, incremental look-back).
 -#}
 {% macro current_state(table_name) %}
 {%- set catalog = banking_dbt.source_catalog(table_name) -%}
@@ -40,28 +40,7 @@
 {%- set incremental = is_incremental() and banking_dbt.built_with_catalog(fingerprint) -%}
 {%- set state_columns = names + ['is_deleted', 'last_op', 'changed_at', '_key'] -%}
 with events as (
-    select
-        op,
-        source_lsn,
-        source_ts_ms,
-        kafka_partition,
-        kafka_offset,
-        loaded_at,
-        case when op = 'd' then before_json else after_json end as image
-    from {{ source('captured', table_name) }}
-    where not is_tombstone
-        and op in ('c', 'u', 'd', 'r')
-    {%- if var('bronze_cut', '') %}
-        and loaded_at <= {{ banking_dbt.bronze_cut() }}
-    {%- endif %}
-    {%- if incremental %}
-        and loaded_at > (
-            select {{ banking_dbt.minus_minutes(
-                "coalesce(max(_loaded_at), " ~ banking_dbt.epoch_ms_to_timestamp_tz(0) ~ ")",
-                var('incremental_lookback_minutes')) }}
-            from {{ this }}
-        )
-    {%- endif %}
+    {{ banking_dbt.change_events(source('captured', table_name), incremental) }}
 ),
 
 typed as (

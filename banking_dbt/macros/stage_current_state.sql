@@ -26,28 +26,7 @@
 {%- set names = columns | map('first') | list -%}
 {%- set state_columns = names + ['is_deleted', 'last_op', 'changed_at'] -%}
 with events as (
-    select
-        op,
-        source_lsn,
-        source_ts_ms,
-        kafka_offset,
-        loaded_at,
-        case when op = 'd' then before_json else after_json end as image
-    from {{ source('bronze', table_name) }}
-    where not is_tombstone
-        and op in ('c', 'u', 'd', 'r')
-    {%- if var('bronze_cut', '') %}
-        -- one bronze state per Airflow run: loads committed after the run started wait for the next run
-        and loaded_at <= {{ banking_dbt.bronze_cut() }}
-    {%- endif %}
-    {%- if is_incremental() %}
-        and loaded_at > (
-            select {{ banking_dbt.minus_minutes(
-                "coalesce(max(_loaded_at), " ~ banking_dbt.epoch_ms_to_timestamp_tz(0) ~ ")",
-                var('incremental_lookback_minutes')) }}
-            from {{ this }}
-        )
-    {%- endif %}
+    {{ banking_dbt.change_events(source('bronze', table_name), is_incremental()) }}
 ),
 
 typed as (
@@ -121,4 +100,40 @@ select
     max(_loaded_at) over (partition by {{ key }}) as _loaded_at
 from flagged
 qualify row_number() over (partition by {{ key }} order by _source_lsn desc, _kafka_offset desc) = 1
+{% endmacro %}
+
+
+{#-
+  The change events of one captured table that a silver model reads: row images (the after-image, or the
+  before-image of a delete) with their source and Kafka coordinates; tombstones and truncates left out; only
+  loads at or before var('bronze_cut'); when incremental, only loads after the model's high-water mark
+  (max(_loaded_at)) minus var('incremental_lookback_minutes').
+
+  :param relation: The bronze relation (a source()).
+  :param incremental: Read only the loads after {{ this }}'s high-water mark.
+-#}
+{% macro change_events(relation, incremental) %}
+    select
+        op,
+        source_lsn,
+        source_ts_ms,
+        kafka_partition,
+        kafka_offset,
+        loaded_at,
+        case when op = 'd' then before_json else after_json end as image
+    from {{ relation }}
+    where not is_tombstone
+        and op in ('c', 'u', 'd', 'r')
+    {%- if var('bronze_cut', '') %}
+        -- one bronze state per Airflow run: loads committed after the run started wait for the next run
+        and loaded_at <= {{ banking_dbt.bronze_cut() }}
+    {%- endif %}
+    {%- if incremental %}
+        and loaded_at > (
+            select {{ banking_dbt.minus_minutes(
+                "coalesce(max(_loaded_at), " ~ banking_dbt.epoch_ms_to_timestamp_tz(0) ~ ")",
+                var('incremental_lookback_minutes')) }}
+            from {{ this }}
+        )
+    {%- endif %}
 {% endmacro %}

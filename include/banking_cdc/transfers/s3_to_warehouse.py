@@ -241,8 +241,7 @@ class S3ToWarehouseBronzeOperator(BaseOperator):
             raise BronzeError(
                 f"{len(report.failures)} file(s) failed to load (the others are loaded): " + "; ".join(report.failures)
             )
-        if files or backend == "duckdb":
-            manifest["schema_changes"] = [str(change) for change in changes]
+        manifest["schema_changes"] = [str(change) for change in changes]
         extra = {
             "backend": backend,
             "files": [f["key"] for f in manifest["loaded"]],

@@ -22,15 +22,13 @@ FOLDER = Path("models") / "current"
 MODEL = "current_{table}"
 #: the dbt source of the captured tables' bronze relations and the catalog
 SOURCE = "captured"
-HEADER = "# Generated from capture.yaml by `make dbt-manifest` (banking_cdc.transform.current_models): do not edit.\n"
+#: the first line of every generated file, after its comment marker
+GENERATED = "Generated from capture.yaml by `make dbt-manifest` (banking_cdc.transform.current_models): do not edit."
 
 
 def model_sql(table: str) -> str:
     """The SQL file of ``table``'s current-state model."""
-    return (
-        "-- Generated from capture.yaml by `make dbt-manifest` (banking_cdc.transform.current_models): do not edit.\n"
-        f"{{{{ banking_dbt.current_state('{table}') }}}}\n"
-    )
+    return f"-- {GENERATED}\n{{{{ banking_dbt.current_state('{table}') }}}}\n"
 
 
 def properties(capture: CaptureConfig) -> dict[str, object]:
@@ -72,7 +70,8 @@ def properties(capture: CaptureConfig) -> dict[str, object]:
 def render(capture: CaptureConfig) -> dict[Path, str]:
     """Every file of :data:`FOLDER`, relative to the dbt project."""
     files = {FOLDER / f"{MODEL.format(table=table)}.sql": model_sql(table) for table in capture.source.tables}
-    files[FOLDER / "_current.yml"] = HEADER + yaml.safe_dump(properties(capture), sort_keys=False, width=110)
+    text = yaml.safe_dump(properties(capture), sort_keys=False, width=110)
+    files[FOLDER / "_current.yml"] = f"# {GENERATED}\n{text}"
     return files
 
 

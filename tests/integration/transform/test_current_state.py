@@ -72,6 +72,19 @@ class Chain:
             capture_output=True, text=True, env={**os.environ, "BCDC_DUCKDB_PATH": str(self.database)}, timeout=600,
         )  # fmt: skip
 
+    def run_pass(self, memo: str, schema_changes: list[str]) -> subprocess.CompletedProcess[str]:
+        """Mark, stage and load (the load reports exactly ``schema_changes``), then build the generic models."""
+        mark(self.source, memo)
+        assert self.land_and_load()["schema_changes"] == schema_changes
+        return self.dbt_build()
+
+    def exact_silver(self, built: subprocess.CompletedProcess[str]) -> dict[tuple[int, int], dict[str, Any]]:
+        """Silver after a successful build, asserted equal to the source row by row."""
+        assert built.returncode == 0, built.stdout[-4000:]
+        silver = self.silver()
+        assert_same(silver, source_rows(self.source))
+        return silver
+
     def silver(self) -> dict[tuple[int, int], dict[str, Any]]:
         with duckdb.connect(str(self.database), read_only=True) as conn:
             cursor = conn.execute("SELECT * FROM silver.current_ledger_entries")
@@ -145,47 +158,27 @@ def test_any_table_reaches_generic_silver_exactly_and_follows_its_schema(
             "INSERT INTO {schema}.ledger_entries VALUES (9, 9, 12345678901234.123456, now(), NULL, 'שלום 👋', "
             "gen_random_uuid(), '{{\"nested\": {{\"a\": [1, 2]}}}}', true, '{{}}')"
         )
-        mark(user_source, "first pass")
-        first = chain.land_and_load()
-        assert first["schema_changes"] == []
-        built = chain.dbt_build()
-        assert built.returncode == 0, built.stdout[-4000:]
-        silver = chain.silver()
-        assert_same(silver, source_rows(user_source))
+        silver = chain.exact_silver(chain.run_pass("first pass", []))
         assert {key for key, row in silver.items() if row["is_deleted"]} == {(1, 3), (2, 4)}
         assert silver[(9, 9)]["amount"] == Decimal("12345678901234.123456")
 
         # a column is added while the table is written: it reaches silver on the next run, and is reported
         user_source.sql("ALTER TABLE {schema}.ledger_entries ADD COLUMN fee numeric(10,4)")
         user_source.sql("UPDATE {schema}.ledger_entries SET fee = entry_no / 7.0 WHERE entry_no % 2 = 0")
-        mark(user_source, "second pass")
-        second = chain.land_and_load()
-        assert second["schema_changes"] == ["ledger_entries.fee added (numeric(10,4))"]
-        built = chain.dbt_build()
-        assert built.returncode == 0, built.stdout[-4000:]
-        silver = chain.silver()
-        assert_same(silver, source_rows(user_source))
+        silver = chain.exact_silver(chain.run_pass("second pass", ["ledger_entries.fee added (numeric(10,4))"]))
         assert silver[(3, 2)]["fee"] == Decimal("0.2857")
 
         # a widened type is followed: silver's column widens, values stay exact
         user_source.sql("ALTER TABLE {schema}.ledger_entries ALTER COLUMN fee TYPE numeric(14,4)")
         user_source.sql("UPDATE {schema}.ledger_entries SET fee = 1234567890.1234 WHERE book_id = 3 AND entry_no = 2")
-        mark(user_source, "wider")
-        widened = chain.land_and_load()
-        assert widened["schema_changes"] == ["ledger_entries.fee widened from numeric(10,4) to numeric(14,4)"]
-        built = chain.dbt_build()
-        assert built.returncode == 0, built.stdout[-4000:]
-        silver = chain.silver()
-        assert_same(silver, source_rows(user_source))
+        widened = chain.run_pass("wider", ["ledger_entries.fee widened from numeric(10,4) to numeric(14,4)"])
+        silver = chain.exact_silver(widened)
         assert silver[(3, 2)]["fee"] == Decimal("1234567890.1234")
 
         # a narrowing is not applied: the table's model fails naming the column and both types
         user_source.sql("UPDATE {schema}.ledger_entries SET fee = 1 WHERE book_id = 3 AND entry_no = 2")
         user_source.sql("ALTER TABLE {schema}.ledger_entries ALTER COLUMN fee TYPE numeric(8,4)")
-        mark(user_source, "third pass")
-        third = chain.land_and_load()
-        assert third["schema_changes"] == ["ledger_entries.fee narrowed from numeric(14,4) to numeric(8,4)"]
-        built = chain.dbt_build()
+        built = chain.run_pass("third pass", ["ledger_entries.fee narrowed from numeric(14,4) to numeric(8,4)"])
         assert built.returncode != 0
         assert "ledger_entries.fee narrowed from numeric(14,4) to numeric(8,4)" in built.stdout, built.stdout[-3000:]
     finally:
