@@ -19,20 +19,6 @@
 {%- endmacro %}
 
 
-{#- Exact money: NUMERIC(18,2) from decimal text, never through a float. -#}
-{% macro to_money(expression) -%}
-    {{ return(adapter.dispatch('to_money', 'banking_dbt')(expression)) }}
-{%- endmacro %}
-
-{% macro default__to_money(expression) -%}
-    cast({{ expression }} as decimal(18, 2))
-{%- endmacro %}
-
-{% macro snowflake__to_money(expression) -%}
-    cast({{ expression }} as number(18, 2))
-{%- endmacro %}
-
-
 {#- The SQL type of money, for casts of literals and sums. -#}
 {% macro money_type() -%}
     {{ return(adapter.dispatch('money_type', 'banking_dbt')()) }}
@@ -68,20 +54,6 @@
 
 {% macro snowflake__epoch_ms_to_timestamp_tz(expression) -%}
     timestampadd(millisecond, {{ expression }}, cast('1970-01-01 00:00:00 +0000' as timestamp_tz))
-{%- endmacro %}
-
-
-{#- A calendar date from days since 1970-01-01 (Debezium io.debezium.time.Date). -#}
-{% macro epoch_days_to_date(expression) -%}
-    {{ return(adapter.dispatch('epoch_days_to_date', 'banking_dbt')(expression)) }}
-{%- endmacro %}
-
-{% macro default__epoch_days_to_date(expression) -%}
-    (date '1970-01-01' + cast({{ expression }} as integer))
-{%- endmacro %}
-
-{% macro snowflake__epoch_days_to_date(expression) -%}
-    dateadd(day, cast({{ expression }} as integer), to_date('1970-01-01'))
 {%- endmacro %}
 
 
@@ -148,19 +120,6 @@
 
 {% macro snowflake__utc_date(expression) -%}
     to_date(convert_timezone('UTC', {{ expression }}))
-{%- endmacro %}
-
-
-{#- A typed value of a Debezium row image's column. kind: bigint | text | money | timestamp | date_days -#}
-{% macro json_typed(column, key, kind) -%}
-    {%- set raw = banking_dbt.json_text(column, key) -%}
-    {%- if kind == 'bigint' -%} cast({{ raw }} as bigint)
-    {%- elif kind == 'text' -%} {{ raw }}
-    {%- elif kind == 'money' -%} {{ banking_dbt.to_money(raw) }}
-    {%- elif kind == 'timestamp' -%} {{ banking_dbt.to_timestamp_tz(raw) }}
-    {%- elif kind == 'date_days' -%} {{ banking_dbt.epoch_days_to_date(raw) }}
-    {%- else -%} {{ exceptions.raise_compiler_error("json_typed: unknown kind '" ~ kind ~ "' for column " ~ key) }}
-    {%- endif -%}
 {%- endmacro %}
 
 

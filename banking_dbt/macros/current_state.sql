@@ -37,8 +37,11 @@
 {%- endif -%}
 {%- set fingerprint = local_md5(catalog | map(attribute='signature') | join(';')) -%}
 {%- set names = catalog | map(attribute='name') | list -%}
+{%- set quoted = [] -%}
+{%- for name in names %}{% do quoted.append(banking_dbt.column_name(name)) %}{% endfor -%}
 {%- set incremental = is_incremental() and banking_dbt.built_with_catalog(fingerprint) -%}
-{%- set state_columns = names + ['is_deleted', 'last_op', 'changed_at', '_key'] -%}
+{%- set row_columns = quoted + ['is_deleted', 'last_op', 'changed_at', '_key', '_source_lsn', '_kafka_partition',
+    '_kafka_offset', '_loaded_at', '_rejected_lsn', '_rejected_since'] -%}
 with events as (
     {{ banking_dbt.change_events(source('captured', table_name), incremental) }}
 ),
@@ -46,12 +49,14 @@ with events as (
 typed as (
     select
         {%- for column in catalog %}
-        {{ banking_dbt.decode_column('image', column) }} as {{ banking_dbt.column_name(column.name) }},
+        {{ banking_dbt.decode_column('image', column) }} as {{ quoted[loop.index0] }},
         {%- endfor %}
         op = 'd' as is_deleted,
         op as last_op,
         {{ banking_dbt.epoch_ms_to_timestamp_tz('source_ts_ms') }} as changed_at,
+        {{ banking_dbt.epoch_ms_to_timestamp_tz('source_ts_ms') }} as _committed_at,
         {{ banking_dbt.surrogate_key(banking_dbt.json_texts('image', keys)) }} as _key,
+        {{ banking_dbt.row_problem('image', catalog) }} as _problem,
         source_lsn as _source_lsn,
         kafka_partition as _kafka_partition,
         kafka_offset as _kafka_offset,
@@ -59,36 +64,55 @@ typed as (
     from events
 ),
 
+{{ banking_dbt.last_truncate(source('captured', table_name)) }},
+
 candidates as (
-    select * from typed
+    select
+        {{ row_columns[:-2] | join(', ') }},
+        cast(null as {{ dbt.type_bigint() }}) as _rejected_lsn,
+        cast(null as {{ banking_dbt.timestamp_tz_type() }}) as _rejected_since
+    from typed
+    where _problem is null
     {%- if incremental %}
     union all
-    -- the current row of every key that has new events: new events are ordered against it
-    select
-        {%- for name in names %} {{ banking_dbt.column_name(name) }},{% endfor %}
-        is_deleted, last_op, changed_at, _key, _source_lsn, _kafka_partition, _kafka_offset, _loaded_at
+    -- the current row of every key that has new events (they are ordered against it), and of every live key
+    -- older than a truncate
+    select {{ row_columns | join(', ') }}
     from {{ this }} as current_row
     where exists (select 1 from typed where typed._key = current_row._key)
+        or (not is_deleted and _source_lsn < (select _lsn from last_truncate))
     {%- endif %}
-)
+),
+
+{{ banking_dbt.truncated_states('candidates', ['_key'], row_columns) }},
+
+latest as (
+    select *, max(_loaded_at) over (partition by _key) as _max_loaded_at
+    from with_truncates
+    qualify row_number() over (
+        partition by _key order by _source_lsn desc, _kafka_partition desc, _kafka_offset desc
+    ) = 1
+),
+
+{{ banking_dbt.reject_marks('typed', 'latest', ['_key']) }}
 
 select
-    {%- for name in names %}
-    {{ banking_dbt.column_name(name) }},
+    {%- for name in quoted %}
+    latest.{{ name }},
     {%- endfor %}
-    is_deleted,
-    last_op,
-    changed_at,
-    _key,
+    latest.is_deleted,
+    latest.last_op,
+    latest.changed_at,
+    latest._key,
     '{{ fingerprint }}' as _catalog,
-    _source_lsn,
-    _kafka_partition,
-    _kafka_offset,
-    max(_loaded_at) over (partition by _key) as _loaded_at
-from candidates
-qualify row_number() over (
-    partition by _key order by _source_lsn desc, _kafka_partition desc, _kafka_offset desc
-) = 1
+    latest._source_lsn,
+    latest._kafka_partition,
+    latest._kafka_offset,
+    latest._max_loaded_at as _loaded_at,
+    marks._rejected_lsn,
+    marks._rejected_since
+from latest
+left join marks on marks._key = latest._key
 {% endmacro %}
 
 
@@ -96,7 +120,8 @@ qualify row_number() over (
 {% macro source_catalog(table_name) %}
     {%- if not execute -%}{{ return([]) }}{%- endif -%}
     {%- set query -%}
-        select column_name, kind, precision, scale, key_position, problem, pg_type, dropped_at
+        select column_name, kind, precision, scale, key_position, problem, pg_type, dropped_at, nullable,
+            changed_at > min(changed_at) over () as added_later
         from {{ source('captured', 'source_columns') }}
         where table_name = '{{ table_name }}'
         order by case when dropped_at is null then 0 else 1 end, ordinal, column_name
@@ -110,6 +135,8 @@ qualify row_number() over (
             'key_position': none if row[4] is none else row[4] | int,
             'problem': row[5],
             'signature': [row[0], row[6], row[1], row[2], row[3], row[7] is not none] | join('|'),
+            'required': row[7] is none and (row[4] is not none or not row[8]),
+            'missing_ok': row[4] is none and (row[9] or false),
         }) -%}
     {%- endfor -%}
     {{ return(columns) }}
@@ -136,7 +163,12 @@ qualify row_number() over (
 {% endmacro %}
 
 
-{#- A column's typed value from a Debezium row image, by its catalog kind (banking_cdc.capture.catalog). -#}
+{#-
+  A column's typed value from a Debezium row image, by its catalog kind (banking_cdc.capture.catalog).
+  Safe: never fails on a value (TRY_CAST, ranges checked before date arithmetic); a value that does not
+  fit decodes to NULL or a rounded number, which is why every model first checks it (value_problem) and
+  keeps rows with a problem out of silver.
+-#}
 {% macro decode_column(image, column) -%}
     {{ return(adapter.dispatch('decode_column', 'banking_dbt')(image, column)) }}
 {%- endmacro %}
@@ -144,19 +176,24 @@ qualify row_number() over (
 {% macro default__decode_column(image, column) -%}
     {%- set raw = banking_dbt.json_text(image, column.name) -%}
     {%- set kind = column.kind -%}
-    {%- if kind == 'integer' -%}
-        cast({{ raw }} as {{ {16: 'smallint', 32: 'integer'}.get(column.precision, 'bigint') }})
-    {%- elif kind == 'decimal' -%} cast({{ raw }} as decimal({{ column.precision }}, {{ column.scale }}))
-    {%- elif kind == 'float' -%} cast({{ raw }} as double)
-    {%- elif kind == 'boolean' -%} cast({{ raw }} as boolean)
-    {%- elif kind == 'uuid' -%} cast({{ raw }} as uuid)
-    {%- elif kind == 'date' -%} {{ banking_dbt.epoch_days_to_date(raw) }}
-    {%- elif kind == 'timestamptz' -%} {{ banking_dbt.to_timestamp_tz(raw) }}
+    {%- set micros = ' * 1000' if (column.precision or 6) <= 3 else '' -%}
+    {%- set unit = '000' if (column.precision or 6) <= 3 else '000000' -%}
+    {%- if kind == 'integer' -%} try_cast({{ raw }} as {{ banking_dbt.integer_type(column.precision) }})
+    {%- elif kind == 'decimal' -%} try_cast({{ raw }} as decimal({{ column.precision }}, {{ column.scale }}))
+    {%- elif kind == 'float' -%} try_cast({{ raw }} as double)
+    {%- elif kind == 'boolean' -%} try_cast({{ raw }} as boolean)
+    {%- elif kind == 'uuid' -%} try_cast({{ raw }} as uuid)
+    {%- elif kind == 'date' -%}
+        case when try_cast({{ raw }} as bigint) between -719162 and 2932896
+            then date '1970-01-01' + cast({{ raw }} as integer) end
+    {%- elif kind == 'timestamptz' -%} try_cast({{ raw }} as timestamptz)
     {%- elif kind == 'timestamp' -%}
-        make_timestamp(cast({{ raw }} as bigint){{ ' * 1000' if column.precision <= 3 else '' }})
+        case when try_cast({{ raw }} as bigint) between -62135596800{{ unit }} and 253402300799{{ unit }}
+            then make_timestamp(cast({{ raw }} as bigint){{ micros }}) end
     {%- elif kind == 'time' -%}
-        (time '00:00:00' + to_microseconds(cast({{ raw }} as bigint){{ ' * 1000' if column.precision <= 3 else '' }}))
-    {%- elif kind == 'json' -%} cast({{ raw }} as json)
+        case when try_cast({{ raw }} as bigint) between 0 and 86400{{ unit }}
+            then time '00:00:00' + to_microseconds(cast({{ raw }} as bigint){{ micros }}) end
+    {%- elif kind == 'json' -%} try_cast({{ raw }} as json)
     {%- elif kind == 'json_array' -%} ({{ image }} -> '{{ column.name }}')
     {%- else -%} {{ raw }}
     {%- endif -%}
@@ -165,19 +202,24 @@ qualify row_number() over (
 {% macro snowflake__decode_column(image, column) -%}
     {%- set raw = banking_dbt.json_text(image, column.name) -%}
     {%- set kind = column.kind -%}
-    {%- if kind == 'integer' -%}
-        cast({{ raw }} as number({{ {16: 5, 32: 10}.get(column.precision, 19) }}, 0))
-    {%- elif kind == 'decimal' -%} cast({{ raw }} as number({{ column.precision }}, {{ column.scale }}))
-    {%- elif kind == 'float' -%} cast({{ raw }} as float)
-    {%- elif kind == 'boolean' -%} cast({{ raw }} as boolean)
-    {%- elif kind == 'date' -%} {{ banking_dbt.epoch_days_to_date(raw) }}
-    {%- elif kind == 'timestamptz' -%} {{ banking_dbt.to_timestamp_tz(raw) }}
+    {%- set unit = 'millisecond' if (column.precision or 6) <= 3 else 'microsecond' -%}
+    {%- set scale = 3 if (column.precision or 6) <= 3 else 6 -%}
+    {%- if kind == 'integer' -%} try_cast({{ raw }} as {{ banking_dbt.integer_type(column.precision) }})
+    {%- elif kind == 'decimal' -%} try_cast({{ raw }} as number({{ column.precision }}, {{ column.scale }}))
+    {%- elif kind == 'float' -%} try_cast({{ raw }} as float)
+    {%- elif kind == 'boolean' -%} try_cast({{ raw }} as boolean)
+    {%- elif kind == 'date' -%}
+        case when try_cast({{ raw }} as number(19, 0)) between -719162 and 2932896
+            then dateadd(day, cast({{ raw }} as integer), to_date('1970-01-01')) end
+    {%- elif kind == 'timestamptz' -%} try_cast({{ raw }} as timestamp_tz)
     {%- elif kind == 'timestamp' -%}
-        to_timestamp_ntz(cast({{ raw }} as number(19, 0)), {{ 3 if column.precision <= 3 else 6 }})
+        case when try_cast({{ raw }} as number(19, 0)) between -62135596800{{ '000' if scale == 3 else '000000' }}
+                and 253402300799{{ '000' if scale == 3 else '000000' }}
+            then to_timestamp_ntz(cast({{ raw }} as number(19, 0)), {{ scale }}) end
     {%- elif kind == 'time' -%}
-        timeadd({{ 'millisecond' if column.precision <= 3 else 'microsecond' }}, cast({{ raw }} as number(19, 0)),
-            cast('00:00:00' as time))
-    {%- elif kind == 'json' -%} parse_json({{ raw }})
+        case when try_cast({{ raw }} as number(19, 0)) between 0 and 86400{{ '000' if scale == 3 else '000000' }}
+            then timeadd({{ unit }}, cast({{ raw }} as number(19, 0)), cast('00:00:00' as time)) end
+    {%- elif kind == 'json' -%} try_parse_json({{ raw }})
     {%- elif kind == 'json_array' -%} {{ image }}:"{{ column.name }}"
     {%- else -%} {{ raw }}
     {%- endif -%}

@@ -83,6 +83,10 @@ SOURCE_CHANGES = "capture.source_changes"
 TOPIC_END = "capture.topic_end_offset"
 TABLE_PUBLISHED = "capture.table_published"
 UNSTREAMED = "capture.unstreamed_changes"
+#: values the typed silver models kept out of silver (silver.rejects), per model
+REJECTED_VALUES = "silver.rejected_values"
+NEW_REJECTS = "silver.new_rejected_values"
+REJECTED_KEYS = "silver.rejected_keys"
 #: one dbt test task's outcome, recorded by the dbt test listener
 DBT_TEST = "dbt.test_task"
 

@@ -1401,13 +1401,19 @@ def catalog_columns() -> list[SourceColumn]:
     ]
 
 
-def write_catalog(execute: Callable[[str, list[Any]], Any], dialect: str = "duckdb", relation: str = "") -> None:
+def write_catalog(
+    execute: Callable[[str, list[Any]], Any],
+    dialect: str = "duckdb",
+    relation: str = "",
+    columns: Sequence[SourceColumn] = (),
+) -> None:
     """
-    Write :func:`catalog_columns` into the catalog table (created if missing, its rows replaced).
+    Write :func:`catalog_columns` (and ``columns``) into the catalog table (created if missing, rows replaced).
 
     :param execute: Runs one statement with ``?`` (DuckDB) or ``%s`` (Snowflake connector) placeholders.
     :param dialect: ``duckdb`` or ``snowflake``.
     :param relation: The catalog table; default ``bronze.source_columns``.
+    :param columns: Columns of further tables to catalogue beside the fixture's.
     """
     from banking_cdc.warehouse.source_columns import COLUMNS as CATALOG_COLUMNS
     from banking_cdc.warehouse.source_columns import TABLE, next_rows, table_ddl
@@ -1415,7 +1421,7 @@ def write_catalog(execute: Callable[[str, list[Any]], Any], dialect: str = "duck
     relation = relation or f"{BRONZE_SCHEMA}.{TABLE}"
     execute(table_ddl(dialect, relation), [])
     execute(f"DELETE FROM {relation}", [])
-    tables, _ = next_rows([], catalog_columns(), datetime(2026, 1, 1, tzinfo=UTC))
+    tables, _ = next_rows([], [*catalog_columns(), *columns], datetime(2026, 1, 1, tzinfo=UTC))
     names = [name for name, _d, _s in CATALOG_COLUMNS]
     mark = "?" if dialect == "duckdb" else "%s"
     stamp = f"CAST({mark} AS {'TIMESTAMPTZ' if dialect == 'duckdb' else 'TIMESTAMP_TZ'})"

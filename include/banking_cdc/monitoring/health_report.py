@@ -13,8 +13,9 @@ Charts (metric names as written by the monitoring DAG and the dbt test listener)
   run the number of test tasks whose latest result passed and failed.
 
 The current-status table holds the latest observation of each (metric, subject) of the state metrics
-(replication slot WAL, connector and task state, landing files not yet loaded) and of any metric whose
-latest observation breached its threshold.
+(replication slot WAL, connector and task state, landing files not yet loaded, rejected values with their
+reasons and the keys held at their last good state) and of any metric whose latest observation breached its
+threshold.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ from banking_cdc.settings import (
     CONSUMER_LAG,
     DBT_TEST,
     FRESHNESS,
+    NEW_REJECTS,
+    REJECTED_KEYS,
+    REJECTED_VALUES,
     SLOT_WAL,
     TASK_STATE,
     THROUGHPUT,
@@ -41,7 +45,9 @@ from banking_cdc.settings import (
 #: metrics drawn as charts
 CHART_METRICS: tuple[str, ...] = (FRESHNESS, CONSUMER_LAG, THROUGHPUT, DBT_TEST)
 #: metrics listed in the current-status table (latest observation per subject)
-STATUS_METRICS: tuple[str, ...] = (SLOT_WAL, CONNECTOR_STATE, TASK_STATE, UNLOADED_FILES)
+STATUS_METRICS: tuple[str, ...] = (
+    SLOT_WAL, CONNECTOR_STATE, TASK_STATE, UNLOADED_FILES, REJECTED_VALUES, NEW_REJECTS, REJECTED_KEYS,
+)  # fmt: skip
 #: every metric the page reads
 PAGE_METRICS: tuple[str, ...] = CHART_METRICS + STATUS_METRICS
 

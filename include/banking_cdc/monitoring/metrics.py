@@ -68,6 +68,12 @@ _METRIC_TABLE: tuple[tuple[str, str, str, Breach, str], ...] = (
      "1 when the connector's publication publishes the captured table; status MISSING: the table is absent"),
     (settings.UNSTREAMED, "<schema>.<table>", "rows", "above",
      "rows changed in the source in a window that ended grace_seconds ago while the topic did not move since"),
+    (settings.REJECTED_VALUES, "<silver model>", "values", "above",
+     "values in silver.rejects not acknowledged; status = the reasons with their counts (never the values)"),
+    (settings.NEW_REJECTS, "<silver model>", "values", "above",
+     "values rejected since the previous observation (the alert on new rejects)"),
+    (settings.REJECTED_KEYS, "<silver model>", "keys", "above",
+     "keys whose newest event was rejected: silver keeps their last good state (_rejected_lsn set)"),
 )  # fmt: skip
 METRICS: dict[str, MetricSpec] = {fields[0]: MetricSpec(*fields) for fields in _METRIC_TABLE}
 

@@ -25,6 +25,7 @@ from banking_cdc.monitoring import collectors
 from banking_cdc.monitoring.config import MonitoringConfig
 from banking_cdc.monitoring.metrics import breaches, verdict
 from banking_cdc.monitoring.observe import observe
+from banking_cdc.monitoring.rejects import collect_rejects
 from banking_cdc.monitoring.store import METRICS_CONN_ID, MetricSample, MetricsStore
 from banking_cdc.operators.capture import CaptureConfigOperator
 from banking_cdc.operators.warehouse import WarehouseReadOperator
@@ -33,11 +34,13 @@ from banking_cdc.settings import (
     DEFAULT_LANDING_BUCKET,
     KAFKA_CONN_ID,
     KAFKA_CONNECT_CONN_ID,
+    NEW_REJECTS,
     POSTGRES_CONN_ID,
     SOURCE_CHANGES,
     THROUGHPUT,
     TOPIC_END,
 )
+from banking_cdc.transform.dbt_project import checked_silver_models
 
 #: e-mail of a failed verdict; ``exception`` holds the list of breaches
 ALERT_SUBJECT = "[banking-cdc] Monitoring alert: {{ ti.dag_id }} / {{ run_id }}"
@@ -216,7 +219,8 @@ class CaptureCoverageOperator(MetricsCollectorOperator):
 
 class WarehouseMetricsOperator(MetricsCollectorOperator, WarehouseReadOperator):
     """
-    Landing files not in the bronze ledger, bronze rows/s and gold freshness, read through the warehouse seam.
+    Landing files not in the bronze ledger, bronze rows/s, gold freshness and rejected values (silver.rejects),
+    read through the warehouse seam.
 
     Opens the warehouse the switch names (or ``warehouse_backend``), so on DuckDB it runs in the pool
     ``duckdb_writer``. The warehouse arguments are those of
@@ -261,6 +265,8 @@ class WarehouseMetricsOperator(MetricsCollectorOperator, WarehouseReadOperator):
         previous: dict[str, datetime],
         now: datetime,
     ) -> list[MetricSample]:
+        floor = now - timedelta(seconds=config.max_window_seconds)
+        since = max(self._previous_observations(NEW_REJECTS, floor).values(), default=floor)  # the last observation
         return [
             *collectors.collect_unloaded_landing(
                 topics, query, backend=backend, bucket=self.bucket_name,
@@ -271,6 +277,7 @@ class WarehouseMetricsOperator(MetricsCollectorOperator, WarehouseReadOperator):
                 max_window=timedelta(seconds=config.max_window_seconds),
             ),
             *collectors.collect_gold_freshness(query, backend=backend, now=now),
+            *collect_rejects(query, backend=backend, models=checked_silver_models(), since=since),
         ]  # fmt: skip
 
     def _previous_observations(self, metric: str, since: datetime) -> dict[str, datetime]:

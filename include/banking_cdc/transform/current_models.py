@@ -55,8 +55,9 @@ def properties(capture: CaptureConfig) -> dict[str, object]:
                 "name": MODEL.format(table=table),
                 "description": (
                     f"Current state of every key of {source.qualified(table)} (deletes flagged), typed from the "
-                    "source catalog."
+                    "source catalog. Values that do not fit their type are in silver.rejects (_rejected_lsn)."
                 ),
+                "data_tests": ["no_rejects"],
                 "columns": [
                     {"name": "_key", "description": "Hash of the key columns' text.", "data_tests": ["unique"]},
                     {"name": "is_deleted", "data_tests": ["not_null"]},

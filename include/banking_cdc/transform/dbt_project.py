@@ -46,12 +46,27 @@ def gold_models(project_dir: str | Path | None = None) -> tuple[str, ...]:
 
     :param project_dir: Folder of the dbt project; ``None`` uses :func:`banking_cdc.settings.dbt_project_dir`.
     """
+    return models_in_schema(GOLD_SCHEMA, project_dir)
+
+
+def checked_silver_models(project_dir: str | Path | None = None) -> tuple[str, ...]:
+    """
+    The silver models that check values and reject what does not fit (the banking staging models and the generic
+    ``current_<table>`` models), sorted, from the committed manifest.
+
+    :param project_dir: Folder of the dbt project; ``None`` uses :func:`banking_cdc.settings.dbt_project_dir`.
+    """
+    return tuple(name for name in models_in_schema("silver", project_dir) if name.startswith(("stg_", "current_")))
+
+
+def models_in_schema(schema: str, project_dir: str | Path | None = None) -> tuple[str, ...]:
+    """The models of the committed manifest built in ``schema``, sorted."""
     manifest = json.loads((Path(project_dir or dbt_project_dir()) / MANIFEST_NAME).read_text(encoding="utf-8"))
     return tuple(
         sorted(
             node["name"]
             for node in manifest["nodes"].values()
-            if node.get("resource_type") == "model" and node.get("config", {}).get("schema") == GOLD_SCHEMA
+            if node.get("resource_type") == "model" and node.get("config", {}).get("schema") == schema
         )
     )
 
