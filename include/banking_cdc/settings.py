@@ -89,6 +89,8 @@ NEW_REJECTS = "silver.new_rejected_values"
 REJECTED_KEYS = "silver.rejected_keys"
 #: one dbt test task's outcome, recorded by the dbt test listener
 DBT_TEST = "dbt.test_task"
+#: a pipeline task failing (1, with its error line) or recovered (0), recorded by the task failure listener
+TASK_FAILING = "airflow.task_failing"
 
 
 class SettingsError(BankingCdcError):

@@ -19,6 +19,7 @@ from banking_cdc.monitoring.health_report import (
     SLOT_WAL,
     TASK_STATE,
     Chart,
+    FailingTask,
     HealthReport,
     LagGrouping,
     StatusRow,
@@ -276,6 +277,25 @@ def render_failing_tests(rows: Sequence[StatusRow], now: datetime) -> str:
     )
 
 
+def render_failing_tasks(tasks: Sequence[FailingTask], now: datetime) -> str:
+    """The stage, load and dbt tasks whose latest attempt failed: error line and since when."""
+    if not tasks:
+        return ""
+    body = "".join(
+        f'<tr class="breached"><td><code>{escape(task.task)}</code></td><td>{escape(task.error)}</td>'
+        f'<td title="{task.since:%Y-%m-%d %H:%M:%S} UTC">{escape(format_age(task.since, now))}</td>'
+        f"<td>{task.failures}</td>"
+        f'<td title="{task.last_failed_at:%Y-%m-%d %H:%M:%S} UTC">{escape(format_age(task.last_failed_at, now))}</td>'
+        f"<td>{escape(task.run_id or '')}</td></tr>"
+        for task in tasks
+    )
+    return (
+        '<table class="status failing-tasks"><caption>Pipeline tasks failing (stage, load, dbt models, snapshots '
+        "and tests)</caption><thead><tr><th>task</th><th>error</th><th>failing since</th><th>failed attempts</th>"
+        f"<th>last failure</th><th>DAG run</th></tr></thead><tbody>{body}</tbody></table>"
+    )
+
+
 STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:16px 20px;color:#1a202c;background:#fff}
 header{display:flex;flex-wrap:wrap;align-items:baseline;gap:8px 24px;margin-bottom:12px}
@@ -362,6 +382,7 @@ def render_page(
     parts.extend(render_chart(chart, report.start, report.generated_at, window_text) for chart in report.charts)
     parts.append("</div>")
     parts.append(render_status_table(report.status, report.generated_at, "Current status (latest observation)"))
+    parts.append(render_failing_tasks(report.failing_tasks, report.generated_at))
     parts.append(render_failing_tests(report.failing_tests, report.generated_at))
     parts.append("</body></html>")
     return "".join(parts)

@@ -12,6 +12,10 @@ Charts (metric names as written by the monitoring DAG and the dbt test listener)
 - **data tests**: ``dbt.test_task`` (subject the Cosmos test task id, value 1 pass / 0 fail), per DAG
   run the number of test tasks whose latest result passed and failed.
 
+The failing-tasks table lists the stage, load and dbt tasks whose latest ``airflow.task_failing`` observation
+is a failure: the error line, since when the task fails (its first failure after its last recovery) and how
+many failed attempts the window holds.
+
 The current-status table holds the latest observation of each (metric, subject) of the state metrics
 (replication slot WAL, connector and task state, landing files not yet loaded, rejected values with their
 reasons and the keys held at their last good state) and of any metric whose latest observation breached its
@@ -37,6 +41,7 @@ from banking_cdc.settings import (
     REJECTED_KEYS,
     REJECTED_VALUES,
     SLOT_WAL,
+    TASK_FAILING,
     TASK_STATE,
     THROUGHPUT,
     UNLOADED_FILES,
@@ -49,7 +54,7 @@ STATUS_METRICS: tuple[str, ...] = (
     SLOT_WAL, CONNECTOR_STATE, TASK_STATE, UNLOADED_FILES, REJECTED_VALUES, NEW_REJECTS, REJECTED_KEYS,
 )  # fmt: skip
 #: every metric the page reads
-PAGE_METRICS: tuple[str, ...] = CHART_METRICS + STATUS_METRICS
+PAGE_METRICS: tuple[str, ...] = CHART_METRICS + STATUS_METRICS + (TASK_FAILING,)
 
 #: longest window the page accepts (31 days)
 MAX_WINDOW = timedelta(days=31)
@@ -123,6 +128,27 @@ StatusRow = MetricRow
 
 
 @dataclass(frozen=True)
+class FailingTask:
+    """
+    A pipeline task whose latest recorded attempt failed.
+
+    :param task: ``<dag_id>/<task_id>``.
+    :param error: The error line of its latest failure (literals blanked).
+    :param since: Its first failure after its last recovery (in the window).
+    :param last_failed_at: Its latest failure.
+    :param failures: Failed attempts since ``since``.
+    :param run_id: DAG run of the latest failure.
+    """
+
+    task: str
+    error: str
+    since: datetime
+    last_failed_at: datetime
+    failures: int
+    run_id: str | None
+
+
+@dataclass(frozen=True)
 class HealthReport:
     """
     Everything the health page draws for one time window.
@@ -134,6 +160,7 @@ class HealthReport:
     :param failing_tests: Latest result of each dbt test task whose latest result failed.
     :param observations: Number of rows read from the metrics table.
     :param last_observed_at: Time of the newest row read, if any.
+    :param failing_tasks: Stage, load and dbt tasks whose latest attempt failed, with error line and since when.
     """
 
     window: timedelta
@@ -143,6 +170,7 @@ class HealthReport:
     failing_tests: tuple[StatusRow, ...]
     observations: int
     last_observed_at: datetime | None
+    failing_tasks: tuple[FailingTask, ...] = ()
 
     @property
     def start(self) -> datetime:
@@ -295,7 +323,7 @@ def _latest_by_key(rows: Iterable[MetricRow]) -> dict[tuple[str, str], MetricRow
 
 def status_table(rows: Sequence[MetricRow]) -> tuple[StatusRow, ...]:
     """Latest observation of each state metric's subject, and of any subject whose latest breached."""
-    latest = _latest_by_key(r for r in rows if r.metric != DBT_TEST)
+    latest = _latest_by_key(r for r in rows if r.metric not in (DBT_TEST, TASK_FAILING))
     chosen = [row for key, row in latest.items() if key[0] in STATUS_METRICS or row.breached]
     order = {metric: i for i, metric in enumerate(STATUS_METRICS + CHART_METRICS)}
     chosen.sort(key=lambda r: (order.get(r.metric, len(order)), r.metric, r.subject))
@@ -306,6 +334,30 @@ def failing_tests(rows: Sequence[MetricRow]) -> tuple[StatusRow, ...]:
     """The dbt test tasks whose latest recorded result (over the window) is a failure."""
     latest = _latest_by_key(r for r in rows if r.metric == DBT_TEST)
     return tuple(r for _, r in sorted(latest.items()) if not _passed(r))
+
+
+def failing_tasks(rows: Sequence[MetricRow]) -> tuple[FailingTask, ...]:
+    """The tasks whose latest ``airflow.task_failing`` observation is a failure, longest failing first."""
+    by_task: dict[str, list[MetricRow]] = defaultdict(list)
+    for row in sorted((r for r in rows if r.metric == TASK_FAILING), key=lambda r: r.observed_at):
+        by_task[row.subject].append(row)
+    failing = []
+    for task, history in by_task.items():
+        if not _passed(history[-1]):
+            continue
+        streak: list[MetricRow] = []
+        for row in reversed(history):
+            if not _passed(row):
+                break
+            streak.append(row)
+        latest, first = streak[0], streak[-1]
+        failing.append(
+            FailingTask(
+                task=task, error=latest.status or "failed", since=first.observed_at,
+                last_failed_at=latest.observed_at, failures=len(streak), run_id=latest.run_id,
+            )
+        )  # fmt: skip
+    return tuple(sorted(failing, key=lambda f: (f.since, f.task)))
 
 
 def build_report(
@@ -337,6 +389,7 @@ def build_report(
         failing_tests=failing_tests(ordered),
         observations=len(ordered),
         last_observed_at=ordered[-1].observed_at if ordered else None,
+        failing_tasks=failing_tasks(ordered),
     )
 
 

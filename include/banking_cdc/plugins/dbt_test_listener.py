@@ -17,7 +17,6 @@ task by at most ``timeout`` seconds.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +25,7 @@ from airflow.listeners import hookimpl
 
 from banking_cdc.monitoring.health_report import DBT_TEST
 from banking_cdc.monitoring.store import MetricSample, MetricsStore
+from banking_cdc.plugins.metrics_writer import write_samples
 
 log = logging.getLogger(__name__)
 
@@ -137,26 +137,12 @@ class DbtTestResultListener:
             sample = self.sample_for(task_instance, passed)
             if sample is None:
                 return False
-            run_id = getattr(task_instance, "run_id", None)
-            observed_at = self.clock()
-            outcome: dict[str, Any] = {}
-
-            def write() -> None:
-                try:
-                    self.store_factory().record([sample], observed_at=observed_at, run_id=run_id)
-                    outcome["ok"] = True
-                except Exception as exc:  # noqa: BLE001 - reported below, never raised into the task
-                    outcome["error"] = exc
-
-            worker = threading.Thread(target=write, name="bcdc-dbt-test-listener", daemon=True)
-            worker.start()
-            worker.join(self.timeout)
-            if worker.is_alive():
-                log.warning("dbt test result of %s not recorded: no answer within %.0f s", sample.subject, self.timeout)
-                return False
-            if "error" in outcome:
-                exc = outcome["error"]
-                log.warning("dbt test result of %s not recorded: %s: %s", sample.subject, type(exc).__name__, exc)
+            written = write_samples(
+                self.store_factory, [sample], observed_at=self.clock(),
+                run_id=getattr(task_instance, "run_id", None), timeout=self.timeout,
+                what=f"dbt test result of {sample.subject}",
+            )  # fmt: skip
+            if not written:
                 return False
             log.info("recorded %s %s = %s (%s)", DBT_TEST, sample.subject, sample.value, sample.status)
             return True

@@ -97,3 +97,26 @@ def test_time_ticks_are_round_and_inside() -> None:
     ticks = time_ticks(NOW - timedelta(hours=6), NOW)
     assert ticks[0] >= NOW - timedelta(hours=6) and ticks[-1] <= NOW and 3 <= len(ticks) <= 7
     assert all(t.minute == 0 for t in ticks)
+
+
+def test_failing_tasks_and_rejects_are_shown_with_error_and_since_when() -> None:
+    from banking_cdc.settings import REJECTED_KEYS, REJECTED_VALUES, TASK_FAILING
+
+    since = NOW - timedelta(minutes=30)
+    data = [
+        MetricRow(TASK_FAILING, "banking_dbt_transform/stg_x.run", 1.0, "Runtime Error in model <stg_x>", None,
+                  False, since, "r1"),
+        MetricRow(TASK_FAILING, "banking_dbt_transform/stg_x.run", 1.0, "Catalog Error: Table stg_y does not exist",
+                  None, False, NOW - timedelta(minutes=1), "r2"),
+        MetricRow(REJECTED_VALUES, "stg_transactions", 3.0, "amount: more decimal places than numeric(18,2) holds (3)",
+                  None, False, NOW, None),
+        MetricRow(REJECTED_KEYS, "stg_transactions", 1.0, None, None, False, NOW, None),
+    ]  # fmt: skip
+    page = render_page(build_report(data, timedelta(hours=1), NOW), 1)
+    table = re.search(r'<table class="status failing-tasks">.*?</table>', page, re.S)
+    assert table, "no failing-tasks table"
+    assert "banking_dbt_transform/stg_x.run" in table[0] and "Catalog Error: Table stg_y does not exist" in table[0]
+    assert f'title="{since:%Y-%m-%d %H:%M:%S} UTC">30.0 min ago</td><td>2</td>' in table[0]  # since, attempts
+    assert "<stg_x>" not in page
+    assert "silver.rejected_values" in page and "more decimal places than numeric(18,2) holds (3)" in page
+    assert "silver.rejected_keys" in page

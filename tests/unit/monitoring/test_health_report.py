@@ -162,3 +162,27 @@ def test_load_report_refuses_bad_windows(window: timedelta) -> None:
 
 def test_fixture_test_tasks_are_cosmos_test_ids() -> None:
     assert all(t.endswith((".test", "_test")) for t in TEST_TASKS)
+
+
+def test_failing_tasks_show_their_error_and_since_when_they_fail() -> None:
+    from banking_cdc.monitoring.health_report import failing_tasks
+    from banking_cdc.monitoring.store import MetricRow
+    from banking_cdc.settings import TASK_FAILING
+
+    t0 = datetime(2026, 12, 5, 10, tzinfo=UTC)
+
+    def row(subject: str, minutes: int, value: float, status: str) -> MetricRow:
+        return MetricRow(TASK_FAILING, subject, value, status, None, False, t0 + timedelta(minutes=minutes), "r")
+
+    rows = [
+        row("banking_dbt_transform/stg_transactions.run", 0, 1, "old failure"),
+        row("banking_dbt_transform/stg_transactions.run", 5, 0, "recovered"),
+        row("banking_dbt_transform/stg_transactions.run", 10, 1, "Binder Error: a"),
+        row("banking_dbt_transform/stg_transactions.run", 12, 1, "Binder Error: b"),
+        row("cdc_load_bronze/load_bronze", 3, 1, "gone"),
+        row("cdc_load_bronze/load_bronze", 4, 0, "recovered"),
+    ]
+    (failing,) = failing_tasks(rows)
+    assert failing.task == "banking_dbt_transform/stg_transactions.run"
+    assert failing.error == "Binder Error: b" and failing.failures == 2
+    assert failing.since == t0 + timedelta(minutes=10) and failing.last_failed_at == t0 + timedelta(minutes=12)
