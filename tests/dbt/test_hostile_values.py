@@ -456,3 +456,24 @@ def test_monitoring_counts_the_rejects_of_the_built_warehouse(warehouse: dict[st
     held = rows(warehouse["database"], "SELECT count(*) AS n FROM silver.current_kinds WHERE _rejected_lsn IS NOT NULL")
     assert samples[(REJECTED_KEYS, "current_kinds")].value == held[0]["n"]
     assert samples[(REJECTED_VALUES, "stg_accounts")].value == 0
+
+
+def test_reconciliation_reads_the_held_keys_as_rejects(
+    warehouse: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The generic reconciliation's view of silver.rejects on the built warehouse: open rejects of held keys only."""
+    from banking_cdc.reconcile.generic import rejected_keys
+    from banking_cdc.warehouse.duckdb import DuckDBWarehouse
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_DUCKDB_HOSTILE", json.dumps({"conn_type": "duckdb", "host": str(warehouse["database"])})
+    )
+    columns = [
+        SourceColumn(TABLE, name, ordinal, pg_type, kind, precision, scale, nullable, 1 if name == "id" else None)
+        for ordinal, (name, pg_type, kind, precision, scale, nullable) in enumerate(KIND_COLUMNS, start=1)
+    ]
+    with DuckDBWarehouse("duckdb_hostile") as duck:
+        held = rejected_keys(duck, TABLE, columns)
+    corpus_keys = {(CASES.index(c) + 1,) for c in CASES if c.reason and c.column != "id"}
+    healed = silver(warehouse["database"]).get(900, {}).get("_rejected_lsn") is None
+    assert held == corpus_keys | (set() if healed else {(900,)})

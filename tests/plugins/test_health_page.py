@@ -231,6 +231,7 @@ def test_nav_entry_embeds_the_page_in_the_airflow_ui(api_server: str, tmp_path: 
     assert (view["url_route"], view["href"], view["destination"]) == ("bcdc-health", "/bcdc-health/", "nav")
     assert plugin["listeners"] == [
         "banking_cdc.plugins.dbt_test_listener.DbtTestResultListener",
+        "banking_cdc.plugins.task_failure_listener.TaskFailureListener",
         "banking_cdc.plugins.task_preload.TaskPreloadListener",
     ]
 

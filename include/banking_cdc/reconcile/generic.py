@@ -6,6 +6,10 @@ the sum of every numeric column, to the last digit. Both sides are read in Pytho
 one canonical form first (decimals by exact value, points in time in UTC, JSON with sorted keys, uuids as text,
 bytes as base64), so the comparison does not depend on either database's text formats.
 
+Keys held at their last good state because their newest events were rejected (open rows of ``silver.rejects``,
+banking_dbt ``macros/rejects.sql``) are left out of every comparison and listed as ``rejected_keys``: a reject is
+reported as a reject, with its own count and keys, not as an unexplained difference.
+
 Strict only: without a change time on the source side there is no way to leave out rows changed in the last
 minutes, so in grace mode these checks are reported as not run. Keys and counts only reach the report.
 """
@@ -82,14 +86,56 @@ class TableState:
     sums: dict[str, Decimal]
 
 
-def table_state(rows: Iterable[Mapping[str, Any]], columns: Sequence[SourceColumn]) -> TableState:
-    """Fold rows (dicts keyed by lower-case column name) into a :class:`TableState` of ``columns``."""
-    keys = [c.name for c in sorted((c for c in columns if c.key_position), key=lambda c: c.key_position or 0)]
+def key_columns(columns: Sequence[SourceColumn]) -> list[SourceColumn]:
+    """The key columns in key order."""
+    return sorted((c for c in columns if c.key_position), key=lambda c: c.key_position or 0)
+
+
+def key_from_text(columns: Sequence[SourceColumn], key_text: str) -> tuple[Any, ...] | None:
+    """
+    The canonical key of a rejected event from its ``key_text`` (the key's JSON texts joined by ``|``), or ``None``
+    when it names no possible key (a key value that is itself not valid: no source row has it).
+    """
+    keys = key_columns(columns)
+    parts = key_text.split("|")
+    if len(parts) != len(keys):
+        return None
+    values: list[Any] = []
+    try:
+        for column, text in zip(keys, parts, strict=True):
+            if text == "~null~":
+                return None
+            if column.kind == "integer":
+                values.append(column_value(column, int(text)))
+            elif column.kind in ("decimal", "decimal_text"):
+                values.append(column_value(column, Decimal(text)))
+            elif column.kind == "uuid":
+                values.append(column_value(column, UUID(text)))
+            else:
+                values.append(column_value(column, text))
+    except (ValueError, ArithmeticError):
+        return None
+    return tuple(values)
+
+
+def table_state(
+    rows: Iterable[Mapping[str, Any]],
+    columns: Sequence[SourceColumn],
+    exclude: frozenset[tuple[Any, ...]] = frozenset(),
+) -> TableState:
+    """
+    Fold rows (dicts keyed by lower-case column name) into a :class:`TableState` of ``columns``.
+
+    :param exclude: Canonical keys left out (rejected keys).
+    """
+    keys = [c.name for c in key_columns(columns)]
     summed = [c.name for c in columns if c.kind in SUMMED_KINDS]
     hashes: dict[tuple[Any, ...], str] = {}
     sums = dict.fromkeys(summed, Decimal(0))
     for row in rows:
         values = {c.name: column_value(c, row[c.name]) for c in columns}
+        if exclude and tuple(values[k] for k in keys) in exclude:
+            continue
         digest = hashlib.sha256(json.dumps([values[c.name] for c in columns]).encode("utf-8")).hexdigest()
         hashes[tuple(values[k] for k in keys)] = digest
         for name in summed:
@@ -98,8 +144,10 @@ def table_state(rows: Iterable[Mapping[str, Any]], columns: Sequence[SourceColum
     return TableState(hashes, sums)
 
 
-def compare_table(table: str, source: TableState, silver: TableState) -> list[CheckResult]:
-    """The checks of one table: row count, current rows key by key, numeric sums."""
+def compare_table(
+    table: str, source: TableState, silver: TableState, rejected: frozenset[tuple[Any, ...]] = frozenset()
+) -> list[CheckResult]:
+    """The checks of one table: row count, current rows key by key, numeric sums; then the rejected keys (listed)."""
     model = MODEL.format(table=table)
     keys = source.hashes.keys() | silver.hashes.keys()
 
@@ -134,6 +182,14 @@ def compare_table(table: str, source: TableState, silver: TableState) -> list[Ch
                 note=f"exact sum of {column}",
             )
         )
+    results.append(
+        CheckResult.listed(
+            "rejected_keys",
+            model,
+            sorted(named(k) for k in rejected),
+            note="keys held at their last good state by rejected values (silver.rejects): left out of the checks above",
+        )
+    )
     return results
 
 
@@ -142,6 +198,29 @@ def source_rows(cur: Any, capture: CaptureConfig, table: str) -> list[dict[str, 
     cur.execute(f"SELECT * FROM {capture.source.qualified(table)}")
     names = [d[0].lower() for d in cur.description]
     return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def rejected_keys(warehouse: Any, table: str, columns: Sequence[SourceColumn]) -> frozenset[tuple[Any, ...]]:
+    """
+    The canonical keys of ``table`` held at their last good state: open rejects of its generic model (a rejected
+    event not superseded by a newer good event of its key, and not acknowledged). Empty before any reject.
+    """
+    from banking_cdc.warehouse.base import MissingRelationError
+
+    model = MODEL.format(table=table)
+    relation, rejects = f"silver.{model}", "silver.rejects"
+    if warehouse.dialect == "snowflake":
+        relation, rejects = relation.upper(), rejects.upper()
+    sql = (
+        f"SELECT DISTINCT r.key_text FROM {rejects} AS r WHERE r.model = ? AND r.acknowledged_at IS NULL "
+        f"AND NOT EXISTS (SELECT 1 FROM {relation} AS s WHERE s._key = r.key_hash AND s._source_lsn > r.source_lsn)"
+    )
+    try:
+        records = warehouse.query_records(sql, [model])
+    except MissingRelationError:
+        return frozenset()
+    texts = [next(iter(record.values())) for record in records]
+    return frozenset(key for key in (key_from_text(columns, t) for t in texts if t is not None) if key is not None)
 
 
 def silver_rows(warehouse: Any, table: str, columns: Sequence[SourceColumn]) -> list[dict[str, Any]]:
@@ -170,9 +249,10 @@ def generic_checks(capture: CaptureConfig, source_conn: Any, warehouse: Any) -> 
         catalog = read_catalog(cur, capture)
         for table in capture.source.tables:
             columns = compared_columns(catalog, table)
-            source = table_state(source_rows(cur, capture, table), columns)
+            rejected = rejected_keys(warehouse, table, columns)
+            source = table_state(source_rows(cur, capture, table), columns, rejected)
             try:
-                silver = table_state(silver_rows(warehouse, table, columns), columns)
+                silver = table_state(silver_rows(warehouse, table, columns), columns, rejected)
             except MissingRelationError:
                 results.append(
                     CheckResult.figures(
@@ -184,5 +264,5 @@ def generic_checks(capture: CaptureConfig, source_conn: Any, warehouse: Any) -> 
                     )
                 )
                 continue
-            results.extend(compare_table(table, source, silver))
+            results.extend(compare_table(table, source, silver, rejected))
     return results

@@ -73,6 +73,15 @@ class CheckResult:
         )  # fmt: skip
 
     @classmethod
+    def listed(cls, check: str, table: str, keys: Iterable[Any], *, note: str) -> CheckResult:
+        """Keys accounted for apart from the comparison (rejected keys): ok, counted, a few named."""
+        named = list(keys)
+        return cls(
+            check=check, table=table, source_value=len(named), gold_value=len(named), difference=0, ok=True,
+            examples=example_keys(named), note=note,
+        )  # fmt: skip
+
+    @classmethod
     def key_by_key(cls, check: str, table: str, checked: int, failing: Iterable[Any], *, note: str) -> CheckResult:
         """
         A key-by-key check: ``checked`` keys compared, ``failing`` those that fail (a few kept as examples).

@@ -44,7 +44,7 @@ def test_the_same_rows_reconcile() -> None:
     results = compare_table("ledger", table_state([source_row()], COLUMNS), table_state([silver_row()], COLUMNS))
     assert [(r.check, r.scope, r.ok) for r in results] == [
         ("row_count", "", True), ("current_rows", "", True), ("numeric_sum", "book_id", True),
-        ("numeric_sum", "entry_no", True), ("numeric_sum", "amount", True),
+        ("numeric_sum", "entry_no", True), ("numeric_sum", "amount", True), ("rejected_keys", "", True),
     ]  # fmt: skip
     assert results[0].table == "current_ledger"
 
@@ -63,3 +63,24 @@ def test_a_cent_a_json_value_or_a_missing_key_differs() -> None:
 def test_raw_kinds_are_left_out_of_the_comparison() -> None:
     catalog = [*COLUMNS, col("span", "raw")]
     assert [c.name for c in compared_columns(catalog, "ledger")] == [c.name for c in COLUMNS]
+
+
+def test_rejected_keys_are_listed_as_rejects_not_as_differences() -> None:
+    from banking_cdc.reconcile.generic import key_from_text
+
+    held = key_from_text(COLUMNS, "1|7")
+    assert held == (1, 7)
+    assert key_from_text(COLUMNS, "seven|7") is None and key_from_text(COLUMNS, "~null~|7") is None
+    assert key_from_text(COLUMNS, "1") is None
+    # the source moved on (a value silver could not hold); silver keeps the last good state of the key
+    source = table_state([source_row(amount=Decimal("10.505")), source_row(entry_no=8)], COLUMNS, frozenset({held}))
+    silver = table_state([silver_row(), silver_row(entry_no=8)], COLUMNS, frozenset({held}))
+    results = compare_table("ledger", source, silver, frozenset({held}))
+    assert all(r.ok for r in results), [r for r in results if not r.ok]
+    listed = results[-1]
+    assert (listed.check, listed.source_value, listed.examples) == ("rejected_keys", 1, ("1/7",))
+    # without the reject the same states differ, in the row and in the sum
+    unexplained = compare_table(
+        "ledger", table_state([source_row(amount=Decimal("10.505"))], COLUMNS), table_state([silver_row()], COLUMNS)
+    )
+    assert {r.check for r in unexplained if not r.ok} == {"current_rows", "numeric_sum"}
