@@ -5,8 +5,12 @@
   current_state('<table>'). The columns and their types come from bronze.source_columns, which the bronze load
   keeps from the source catalog (banking_cdc.capture.catalog): nothing is written per table.
 
-  - Latest image per key ordered by (source LSN, Kafka partition, Kafka offset); tombstones and truncates are
-    ignored; a delete keeps the key with is_deleted = true and its before-image.
+  - Latest image per key ordered by (source LSN, Kafka partition, Kafka offset); tombstones are ignored; a
+    delete keeps the key with is_deleted = true and its before-image; a TRUNCATE deletes every key whose state
+    is older than it (as stage_current_state).
+  - Values checked before they are typed (value_problem, the catalog's NOT NULL and key columns required): an
+    image with a value its type cannot hold exactly is kept out; silver.rejects lists it (record_rejects, the
+    pre-hook); the key keeps its last good state marked with _rejected_lsn / _rejected_since.
   - Key: the primary key (or capture.yaml's key_columns), hashed from the images' raw text into _key (the
     model's unique key; composite keys work alike).
   - Types (decode_column): integers, numeric(p,s) exactly (p <= 38; wider or unconstrained numeric stays its
@@ -46,7 +50,12 @@ with events as (
     {{ banking_dbt.change_events(source('captured', table_name), incremental) }}
 ),
 
-typed as (
+extracted as (
+    select *, {{ banking_dbt.extracted_values('image', catalog) }}
+    from events
+),
+
+typed as {{ banking_dbt.materialized() }} (
     select
         {%- for column in catalog %}
         {{ banking_dbt.decode_column('image', column) }} as {{ quoted[loop.index0] }},
@@ -56,12 +65,12 @@ typed as (
         {{ banking_dbt.epoch_ms_to_timestamp_tz('source_ts_ms') }} as changed_at,
         {{ banking_dbt.epoch_ms_to_timestamp_tz('source_ts_ms') }} as _committed_at,
         {{ banking_dbt.surrogate_key(banking_dbt.json_texts('image', keys)) }} as _key,
-        {{ banking_dbt.row_problem('image', catalog) }} as _problem,
+        {{ banking_dbt.row_problem(catalog) }} as _problem,
         source_lsn as _source_lsn,
         kafka_partition as _kafka_partition,
         kafka_offset as _kafka_offset,
         loaded_at as _loaded_at
-    from events
+    from extracted
 ),
 
 {{ banking_dbt.last_truncate(source('captured', table_name)) }},

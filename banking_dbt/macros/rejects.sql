@@ -91,8 +91,13 @@
         {{ banking_dbt.change_events(contract.source, incremental) }}
     ),
 
-    bad as (
-        select * from events where {{ banking_dbt.row_problem('image', contract.columns) }} is not null
+    extracted as (
+        select *, {{ banking_dbt.extracted_values('image', contract.columns) }}
+        from events
+    ),
+
+    bad as {{ banking_dbt.materialized() }} (
+        select * from extracted where {{ banking_dbt.row_problem(contract.columns) }} is not null
     ),
 
     problems as (
@@ -102,7 +107,7 @@
             {{ key_texts | join(" || '|' || ") if key_texts else 'null' }} as key_text,
             {{ banking_dbt.surrogate_key(banking_dbt.json_texts('image', contract['keys'])) }} as key_hash,
             '{{ column.name }}' as column_name,
-            {{ banking_dbt.value_problem('image', column) }} as reason,
+            {{ banking_dbt.value_problem(column, loop.index) }} as reason,
             {{ banking_dbt.json_text('image', column.name) }} as raw_value
         from bad
         {{ 'union all' if not loop.last }}

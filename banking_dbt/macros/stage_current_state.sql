@@ -32,7 +32,12 @@ with events as (
     {{ banking_dbt.change_events(source('bronze', table_name), is_incremental()) }}
 ),
 
-typed as (
+extracted as (
+    select *, {{ banking_dbt.extracted_values('image', columns) }}
+    from events
+),
+
+typed as {{ banking_dbt.materialized() }} (
     select
         {%- for column in columns %}
         {{ banking_dbt.decode_column('image', column) }} as {{ column.name }},
@@ -40,11 +45,11 @@ typed as (
         op = 'd' as is_deleted,
         op as last_op,
         {{ banking_dbt.epoch_ms_to_timestamp_tz('source_ts_ms') }} as _committed_at,
-        {{ banking_dbt.row_problem('image', columns) }} as _problem,
+        {{ banking_dbt.row_problem(columns) }} as _problem,
         source_lsn as _source_lsn,
         kafka_offset as _kafka_offset,
         loaded_at as _loaded_at
-    from events
+    from extracted
 ),
 
 good as (
@@ -236,7 +241,8 @@ marks as (
 
 {#-
   The change events of one captured table that a silver model reads: row images (the after-image, or the
-  before-image of a delete) with their source and Kafka coordinates; tombstones and truncates left out; only
+  before-image of a delete) with their source and Kafka coordinates; tombstones and truncates left out (last_truncate
+  reads the truncates); only
   loads at or before var('bronze_cut'); when incremental, only loads after the model's high-water mark
   (max(_loaded_at)) minus var('incremental_lookback_minutes').
 

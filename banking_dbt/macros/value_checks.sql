@@ -14,24 +14,45 @@
   Reasons name the problem, never the value (they are logged by the rejects test).
 -#}
 
-{#- The JSON type of a top-level key of an image: string, number, boolean, null, array, object; NULL if absent. -#}
-{% macro json_kind(image, name) -%}
-    {%- set first = adapter.dispatch('json_first_char', 'banking_dbt')(image, name) -%}
-    case left({{ first }}, 1)
-        when '"' then 'string' when '{' then 'object' when '[' then 'array'
-        when 't' then 'boolean' when 'f' then 'boolean' when 'n' then 'null'
-        else case when {{ first }} is not null then 'number' end
-    end
+{#-
+  The select-list of one image's values, extracted once per row for the checks: per column (by its position i
+  in `columns`) __json_i, the value's JSON text (its first character says its JSON type), and __raw_i, its text
+  (NULL for JSON null or a missing key). value_problem and row_problem read these columns.
+-#}
+{% macro extracted_values(image, columns) -%}
+    {%- for column in columns %}
+        {{ adapter.dispatch('json_value_text', 'banking_dbt')(image, column.name) }} as __json_{{ loop.index }},
+        {{ banking_dbt.json_text(image, column.name) }} as __raw_{{ loop.index }}{{ ',' if not loop.last }}
+    {%- endfor %}
 {%- endmacro %}
 
-{#- The JSON text of a top-level key (its first character says its JSON type). -#}
-{% macro default__json_first_char(image, name) -%}
+{% macro default__json_value_text(image, name) -%}
     cast(({{ image }} -> '{{ name }}') as varchar)
 {%- endmacro %}
 
-{% macro snowflake__json_first_char(image, name) -%}
+{% macro snowflake__json_value_text(image, name) -%}
     to_json({{ image }}:"{{ name }}")
 {%- endmacro %}
+
+
+{#- The JSON type of a value from its JSON text: string, number, boolean, null, array, object; NULL if absent. -#}
+{% macro json_kind(json) -%}
+    case left({{ json }}, 1)
+        when '"' then 'string' when '{' then 'object' when '[' then 'array'
+        when 't' then 'boolean' when 'f' then 'boolean' when 'n' then 'null'
+        else case when {{ json }} is not null then 'number' end
+    end
+{%- endmacro %}
+
+
+{#- `materialized` where a CTE read twice must be computed once (DuckDB inlines it otherwise). -#}
+{% macro materialized() -%}
+    {{ return(adapter.dispatch('materialized', 'banking_dbt')()) }}
+{%- endmacro %}
+
+{% macro default__materialized() -%}{%- endmacro %}
+
+{% macro duckdb__materialized() -%}materialized{%- endmacro %}
 
 
 {#- Whether the whole text matches a regular expression (no backslashes: use [.] and [0-9]). -#}
@@ -93,11 +114,12 @@
 {%- endmacro %}
 
 {#-
-  NULL when the value of `column` in `image` can be held exactly by its silver type, else the reason.
+  NULL when the value of `column` can be held exactly by its silver type, else the reason. Reads the extracted
+  values (extracted_values) of the column at position `index`.
   Decimal values must be decimal text (decimal.handling.mode=string): a JSON number went through a double.
 -#}
-{% macro value_problem(image, column) -%}
-    {%- set raw = banking_dbt.json_text(image, column.name) -%}
+{% macro value_problem(column, index) -%}
+    {%- set raw = '__raw_' ~ index -%}
     {%- set kind = column.kind -%}
     {%- set integer = '-?[0-9]+' -%}
     {%- set decimal = '[+-]?[0-9]+([.][0-9]+)?' -%}
@@ -107,7 +129,7 @@
         'decimal': 'string', 'decimal_text': 'string', 'text': 'string', 'uuid': 'string',
         'timestamptz': 'string', 'json': 'string', 'bytes': 'string',
     }.get(kind) -%}
-    {%- set json_kind = banking_dbt.json_kind(image, column.name) -%}
+    {%- set json_kind = banking_dbt.json_kind('__json_' ~ index) -%}
     case
         when {{ json_kind }} is null then
             {%- if column.required and not column.missing_ok %} 'required field missing'{% else %} null{% endif %}
@@ -163,11 +185,14 @@
 {%- endmacro %}
 
 
-{#- NULL when every value of the image fits, else '<column>: <reason>' of the first column with a problem. -#}
-{% macro row_problem(image, columns) -%}
+{#-
+  NULL when every value of the row fits, else '<column>: <reason>' of the first column with a problem (the row's
+  extracted_values of `columns`).
+-#}
+{% macro row_problem(columns) -%}
     coalesce(
     {%- for column in columns %}
-        '{{ column.name }}: ' || ({{ banking_dbt.value_problem(image, column) }}){{ ',' if not loop.last }}
+        '{{ column.name }}: ' || ({{ banking_dbt.value_problem(column, loop.index) }}){{ ',' if not loop.last }}
     {%- endfor %}
     )
 {%- endmacro %}
