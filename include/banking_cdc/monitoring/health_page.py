@@ -260,39 +260,46 @@ def render_status_table(rows: Sequence[StatusRow], now: datetime, caption: str) 
     )
 
 
-def render_failing_tests(rows: Sequence[StatusRow], now: datetime) -> str:
-    """The dbt test tasks whose latest result in the window is a failure."""
+def _failure_table(css: str, caption: str, headers: Sequence[str], rows: Sequence[str]) -> str:
+    """A table of failures (every row marked breached); empty when there is none."""
     if not rows:
         return ""
-    body = "".join(
-        f'<tr class="breached"><td><code>{escape(row.subject)}</code></td><td>{escape(row.status or "failed")}</td>'
-        f"<td>{escape(row.run_id or '')}</td>"
-        f'<td title="{row.observed_at:%Y-%m-%d %H:%M:%S} UTC">{escape(format_age(row.observed_at, now))}</td></tr>'
-        for row in rows
-    )
+    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
     return (
-        '<table class="status failing"><caption>dbt test tasks failing in their latest run</caption>'
-        "<thead><tr><th>test task</th><th>state</th><th>DAG run</th><th>when</th></tr></thead>"
-        f"<tbody>{body}</tbody></table>"
+        f'<table class="status {css}"><caption>{escape(caption)}</caption><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def _when(at: datetime, now: datetime) -> str:
+    return f'<td title="{at:%Y-%m-%d %H:%M:%S} UTC">{escape(format_age(at, now))}</td>'
+
+
+def render_failing_tests(rows: Sequence[StatusRow], now: datetime) -> str:
+    """The dbt test tasks whose latest result in the window is a failure."""
+    body = [
+        f'<tr class="breached"><td><code>{escape(row.subject)}</code></td><td>{escape(row.status or "failed")}</td>'
+        f"<td>{escape(row.run_id or '')}</td>{_when(row.observed_at, now)}</tr>"
+        for row in rows
+    ]
+    return _failure_table(
+        "failing", "dbt test tasks failing in their latest run", ("test task", "state", "DAG run", "when"), body
     )
 
 
 def render_failing_tasks(tasks: Sequence[FailingTask], now: datetime) -> str:
     """The stage, load and dbt tasks whose latest attempt failed: error line and since when."""
-    if not tasks:
-        return ""
-    body = "".join(
+    body = [
         f'<tr class="breached"><td><code>{escape(task.task)}</code></td><td>{escape(task.error)}</td>'
-        f'<td title="{task.since:%Y-%m-%d %H:%M:%S} UTC">{escape(format_age(task.since, now))}</td>'
-        f"<td>{task.failures}</td>"
-        f'<td title="{task.last_failed_at:%Y-%m-%d %H:%M:%S} UTC">{escape(format_age(task.last_failed_at, now))}</td>'
+        f"{_when(task.since, now)}<td>{task.failures}</td>{_when(task.last_failed_at, now)}"
         f"<td>{escape(task.run_id or '')}</td></tr>"
         for task in tasks
-    )
-    return (
-        '<table class="status failing-tasks"><caption>Pipeline tasks failing (stage, load, dbt models, snapshots '
-        "and tests)</caption><thead><tr><th>task</th><th>error</th><th>failing since</th><th>failed attempts</th>"
-        f"<th>last failure</th><th>DAG run</th></tr></thead><tbody>{body}</tbody></table>"
+    ]
+    return _failure_table(
+        "failing-tasks",
+        "Pipeline tasks failing (stage, load, dbt models, snapshots and tests)",
+        ("task", "error", "failing since", "failed attempts", "last failure", "DAG run"),
+        body,
     )
 
 

@@ -17,15 +17,14 @@ task by at most ``timeout`` seconds.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection
-from datetime import UTC, datetime
+from collections.abc import Collection
 from typing import Any
 
 from airflow.listeners import hookimpl
 
 from banking_cdc.monitoring.health_report import DBT_TEST
-from banking_cdc.monitoring.store import MetricSample, MetricsStore
-from banking_cdc.plugins.metrics_writer import write_samples
+from banking_cdc.monitoring.store import MetricSample
+from banking_cdc.plugins.metrics_writer import RecordingListener, write_samples
 
 log = logging.getLogger(__name__)
 
@@ -76,31 +75,15 @@ def _state_text(task_instance: Any, passed: bool) -> str:
     return "success" if passed else "failed"
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-class DbtTestResultListener:
+class DbtTestResultListener(RecordingListener):
     """
     Listener (register an instance in ``AirflowPlugin.listeners``) writing ``dbt.test_task`` observations.
 
-    :param dag_ids: DAGs whose test tasks are recorded.
-    :param store_factory: Builds the metrics store (default: ``MetricsStore()`` on ``bcdc_metrics``).
-    :param timeout: Seconds to wait for the write before giving up (logged, the task is unaffected).
-    :param clock: Time of an observation (default: now, UTC).
+    :param dag_ids: DAGs whose test tasks are recorded; the other arguments are those of :class:`RecordingListener`.
     """
 
-    def __init__(
-        self,
-        dag_ids: Collection[str] = DBT_DAG_IDS,
-        store_factory: Callable[[], MetricsStore] = MetricsStore,
-        timeout: float = 10.0,
-        clock: Callable[[], datetime] | None = None,
-    ) -> None:
-        self.dag_ids = frozenset(dag_ids)
-        self.store_factory = store_factory
-        self.timeout = timeout
-        self.clock = clock or _utc_now
+    def __init__(self, dag_ids: Collection[str] = DBT_DAG_IDS, **kwargs: Any) -> None:
+        super().__init__(dag_ids, **kwargs)
 
     @hookimpl
     def on_task_instance_success(self, previous_state: Any, task_instance: Any) -> None:

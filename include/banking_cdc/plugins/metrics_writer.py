@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
-from datetime import datetime
+from collections.abc import Callable, Collection, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from banking_cdc.monitoring.store import MetricSample, MetricsStore
@@ -57,3 +57,30 @@ def write_samples(
         log.warning("%s not recorded: %s: %s", what, type(exc).__name__, exc)
         return False
     return True
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class RecordingListener:
+    """
+    What the pipeline's listeners share: the DAGs they watch, the metrics store, the write's time limit, a clock.
+
+    :param dag_ids: DAGs whose tasks are recorded.
+    :param store_factory: Builds the metrics store (default: ``MetricsStore()`` on ``bcdc_metrics``).
+    :param timeout: Seconds to wait for the write before giving up (logged, the task is unaffected).
+    :param clock: Time of an observation (default: now, UTC).
+    """
+
+    def __init__(
+        self,
+        dag_ids: Collection[str],
+        store_factory: Callable[[], MetricsStore] = MetricsStore,
+        timeout: float = 10.0,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.dag_ids = frozenset(dag_ids)
+        self.store_factory = store_factory
+        self.timeout = timeout
+        self.clock = clock or _utc_now

@@ -17,15 +17,15 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Collection
-from datetime import UTC, datetime, timedelta
+from collections.abc import Collection
+from datetime import timedelta
 from typing import Any
 
 from airflow.listeners import hookimpl
 
-from banking_cdc.monitoring.store import MetricSample, MetricsStore
+from banking_cdc.monitoring.store import MetricSample
 from banking_cdc.plugins.dbt_test_listener import TEMPORARY_RUN_PREFIX
-from banking_cdc.plugins.metrics_writer import write_samples
+from banking_cdc.plugins.metrics_writer import RecordingListener, write_samples
 from banking_cdc.settings import TASK_FAILING
 
 log = logging.getLogger(__name__)
@@ -58,31 +58,15 @@ def error_line(error: Any) -> str:
     return line if len(line) <= MAX_ERROR else line[: MAX_ERROR - 1] + "…"
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-class TaskFailureListener:
+class TaskFailureListener(RecordingListener):
     """
     Listener (register an instance in ``AirflowPlugin.listeners``) writing ``airflow.task_failing`` observations.
 
-    :param dag_ids: DAGs whose tasks are watched.
-    :param store_factory: Builds the metrics store (default: ``MetricsStore()`` on ``bcdc_metrics``).
-    :param timeout: Seconds to wait for the write before giving up (logged, the task is unaffected).
-    :param clock: Time of an observation (default: now, UTC).
+    :param dag_ids: DAGs whose tasks are watched; the other arguments are those of :class:`RecordingListener`.
     """
 
-    def __init__(
-        self,
-        dag_ids: Collection[str] = WATCHED_DAG_IDS,
-        store_factory: Callable[[], MetricsStore] = MetricsStore,
-        timeout: float = 10.0,
-        clock: Callable[[], datetime] | None = None,
-    ) -> None:
-        self.dag_ids = frozenset(dag_ids)
-        self.store_factory = store_factory
-        self.timeout = timeout
-        self.clock = clock or _utc_now
+    def __init__(self, dag_ids: Collection[str] = WATCHED_DAG_IDS, **kwargs: Any) -> None:
+        super().__init__(dag_ids, **kwargs)
 
     @hookimpl
     def on_task_instance_success(self, previous_state: Any, task_instance: Any) -> None:
