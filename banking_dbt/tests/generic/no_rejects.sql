@@ -12,9 +12,10 @@
 {%- set key_hash = banking_dbt.surrogate_key(banking_dbt.prefixed('silver', key_columns).split(', '))
     if key_columns else 'silver._key' -%}
 {{ config(severity=('error' if var('strict_rejects', false) else 'warn')) }}
-{#- the hooks create the table during a run, out of sight of dbt's relation cache: make sure it is there -#}
-{%- if execute %}{% do run_query(banking_dbt.ensure_rejects_table()) %}{% endif -%}
-{%- if execute %}
+{#- not at `dbt compile` before the model exists (nothing to summarise, maybe no silver schema yet); the hooks
+    create the rejects table during a run, out of sight of dbt's relation cache: make sure it is there -#}
+{%- if execute and load_relation(model) is not none %}
+    {%- do run_query(banking_dbt.ensure_rejects_table()) -%}
     {%- set summary -%}
         select column_name, reason, count(*) from ({{ banking_dbt.open_rejects(model, key_hash) }}) as open_rejects
         group by column_name, reason order by 3 desc, 1, 2

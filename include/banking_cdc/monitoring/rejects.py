@@ -9,7 +9,9 @@ The models write every value their type cannot hold exactly to ``silver.rejects`
 - ``silver.new_rejected_values``: values rejected since the previous observation (alerts above 0);
 - ``silver.rejected_keys``: keys currently held at their last good state.
 
-Before any checked model has run, ``silver.rejects`` does not exist: every count is 0.
+Before any checked model has run, ``silver.rejects`` does not exist: every count is 0, and a model not built yet
+has status ``NOT BUILT`` (no alert). A model built before the rejects columns existed is ``MISSING`` (an alert
+naming the full refresh that fixes it).
 """
 
 from __future__ import annotations
@@ -28,11 +30,28 @@ log = logging.getLogger(__name__)
 
 #: longest status text (the reasons) kept per observation
 MAX_STATUS = 300
+#: status of a silver model not built yet (no alert: gold freshness reports a pipeline that never built)
+NOT_BUILT = "NOT BUILT"
 
 
 def _missing(exc: BaseException) -> bool:
     text = str(exc).lower()
     return "does not exist" in text or "not found" in text
+
+
+def _keys_problem(model: str, exc: BaseException) -> str:
+    """The status of a silver model whose held keys cannot be counted (logged)."""
+    if "_rejected_lsn" in str(exc):
+        log.error(
+            "silver.%s has no _rejected_lsn column: it was built before rejects existed; rebuild it once with "
+            "dbt build --select %s --full-refresh (README, Rejected values)", model, model,
+        )  # fmt: skip
+        return MISSING
+    if _missing(exc):
+        log.info("silver.%s is not built yet: no held keys to count", model)
+        return NOT_BUILT
+    log.error("silver.%s: held keys not counted: %s: %s", model, type(exc).__name__, exc)
+    return UNREACHABLE
 
 
 def reasons_text(reasons: Sequence[tuple[str, str, int]]) -> str:
@@ -81,7 +100,5 @@ def collect_rejects(query: Query | None, *, backend: str, models: Sequence[str],
             ((keys,),) = query(f"SELECT count(*) FROM silver.{model} WHERE _rejected_lsn IS NOT NULL", [])
             samples.append(MetricSample(REJECTED_KEYS, model, float(keys)))
         except Exception as exc:  # noqa: BLE001 - a model not built yet, or built before the rejects columns
-            status = MISSING if _missing(exc) else UNREACHABLE
-            log.warning("silver.%s: rejected keys not counted: %s: %s", model, type(exc).__name__, exc)
-            samples.append(MetricSample(REJECTED_KEYS, model, None, status=status))
+            samples.append(MetricSample(REJECTED_KEYS, model, None, status=_keys_problem(model, exc)))
     return samples

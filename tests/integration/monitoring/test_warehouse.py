@@ -109,7 +109,10 @@ def test_unopenable_warehouse_is_recorded_as_unreachable(
     monkeypatch.setenv("AIRFLOW_CONN_DUCKDB_DEFAULT", json.dumps({"conn_type": "duckdb", "host": str(absent)}))
     run_id = new_run_id()
     result = operator(tmp_path, landing_prefix).execute({"run_id": run_id})  # type: ignore[arg-type]
-    for metric in ("landing.unloaded_files", "bronze.load_rows_per_s", "gold.freshness_seconds"):
+    from banking_cdc.transform.dbt_project import checked_silver_models
+
+    for metric in ("landing.unloaded_files", "bronze.load_rows_per_s", "gold.freshness_seconds",
+                   "silver.rejected_values", "silver.new_rejected_values", "silver.rejected_keys"):  # fmt: skip
         rows = recorded(store, run_id, metric)
         assert rows and {(r.status, r.breached) for r in rows.values()} == {("UNREACHABLE", True)}, metric
-    assert len(result["breaches"]) == 2 * 3 + 3 + len(GOLD_MODELS)
+    assert len(result["breaches"]) == 2 * 3 + 3 + len(GOLD_MODELS) + 3 * len(checked_silver_models())

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from banking_cdc.monitoring.metrics import MISSING, UNREACHABLE
-from banking_cdc.monitoring.rejects import MAX_STATUS, collect_rejects, reasons_text
+from banking_cdc.monitoring.metrics import MISSING, UNREACHABLE, evaluate
+from banking_cdc.monitoring.rejects import MAX_STATUS, NOT_BUILT, collect_rejects, reasons_text
 from banking_cdc.settings import NEW_REJECTS, REJECTED_KEYS, REJECTED_VALUES
 
 SINCE = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
@@ -49,14 +49,27 @@ def test_counts_reasons_new_values_and_held_keys_per_model() -> None:
     assert calls[0][1] == [SINCE.timestamp()] and "to_timestamp(?)" in calls[0][0]
 
 
-def test_before_any_model_ran_every_count_is_zero_and_unbuilt_models_are_missing() -> None:
+def test_before_any_model_ran_every_count_is_zero_and_unbuilt_models_do_not_alert() -> None:
     def query(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         raise RuntimeError(f"Catalog Error: Table with name {'rejects' if 'rejects' in sql else 'x'} does not exist!")
 
     samples = by_metric(collect_rejects(query, backend="duckdb", models=["stg_accounts"], since=SINCE))
     assert samples[(REJECTED_VALUES, "stg_accounts")].value == 0
     assert samples[(NEW_REJECTS, "stg_accounts")].value == 0
-    assert samples[(REJECTED_KEYS, "stg_accounts")].status == MISSING
+    assert samples[(REJECTED_KEYS, "stg_accounts")].status == NOT_BUILT
+    assert not evaluate(samples[(REJECTED_KEYS, "stg_accounts")], None).breached
+
+
+def test_a_model_built_before_the_rejects_columns_alerts() -> None:
+    def query(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        if "FROM silver.rejects" in sql:
+            return []
+        raise RuntimeError('Binder Error: Referenced column "_rejected_lsn" not found in FROM clause!')
+
+    (keys,) = [
+        s for s in collect_rejects(query, backend="duckdb", models=["stg_x"], since=SINCE) if s.metric == REJECTED_KEYS
+    ]
+    assert keys.status == MISSING and evaluate(keys, None).breached
 
 
 def test_an_unreachable_warehouse_is_recorded_not_raised() -> None:
