@@ -294,7 +294,8 @@ def test_concurrent_writes_reach_generic_silver_and_reconcile_exactly(user_sourc
                 )[0]
             assert [r.label for r in results if not r.ok] == []
             assert fee[0] > 0 and fee[1] == "DECIMAL(10,4)"  # the column added while written reached silver
-            assert {r.check for r in results} == {"row_count", "current_rows", "numeric_sum"}
+            assert {r.check for r in results} == {"row_count", "current_rows", "numeric_sum", "rejected_keys"}
+            assert [r.source_value for r in results if r.check == "rejected_keys"] == [0, 0]  # nothing held back
             assert {r.table for r in results} == {"current_fx_rates", "current_ledger_entries"}
             rows = next(r for r in results if r.check == "row_count" and r.table == "current_ledger_entries")
             assert rows.source_value == rows.gold_value > 40
