@@ -210,7 +210,8 @@ def test_hostile_burst_is_rejected_with_reasons_and_everything_else_reconciles(
             ]
             assert (item["column"], item["reason"]) in found, (model, item["column"], found)
 
-    # a monitoring run (the one triggered here, or a scheduled one the unpause started first) alerts on them
+    # a monitoring run (the one triggered here, or a scheduled one the unpause started first) alerts on them;
+    # run ids "test-..." are the monitoring integration tests' direct writes to the same metrics store
     monitoring = f"hostile_{int(time.time())}"
     pipeline.airflow.trigger("cdc_monitoring", monitoring)
     try:
